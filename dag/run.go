@@ -188,12 +188,18 @@ func (r *Run) Ready(now time.Time) []string {
 	if r.Status.Terminal() {
 		return nil
 	}
+	succeeded := make(map[string]bool, len(r.Tasks))
+	for i := range r.Tasks {
+		if r.Tasks[i].Status == TaskSucceeded {
+			succeeded[r.Tasks[i].Name] = true
+		}
+	}
 	var ready []string
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
 		switch t.Status {
 		case TaskPending:
-			if r.upstreamSucceeded(t) {
+			if allIn(t.Upstream, succeeded) {
 				ready = append(ready, t.Name)
 			}
 		case TaskRetrying:
@@ -217,6 +223,15 @@ func (r *Run) NextWake() (at time.Time, ok bool) {
 		}
 	}
 	return at, ok
+}
+
+func allIn(names []string, set map[string]bool) bool {
+	for _, n := range names {
+		if !set[n] {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Run) upstreamSucceeded(t *TaskRun) bool {
@@ -270,8 +285,9 @@ func (r *Run) Start(task string, attempt int, at time.Time) error {
 }
 
 // Finish records the end of an attempt. A failed attempt with attempts
-// left becomes retrying with an exponential backoff; a final failure skips
-// every task downstream. The run's status follows.
+// left becomes retrying with an exponential backoff; a final failure, or
+// an attempt cancelled while the run goes on, skips every task downstream.
+// The run's status follows.
 func (r *Run) Finish(task string, attempt int, res TaskResult, at time.Time) error {
 	t, err := r.current(task, attempt)
 	if err != nil {
@@ -291,10 +307,15 @@ func (r *Run) Finish(task string, attempt int, res TaskResult, at time.Time) err
 	t.Error, t.LogTail = res.Error, res.LogTail
 	t.Metrics = res.Metrics
 	switch {
+	case res.Cancelled:
+		// A stopped attempt produced nothing, even if it reports no error;
+		// what needs it can never run.
+		t.Status = TaskCancelled
+		r.skipDownstream(t.Name, at)
 	case res.Error == "":
 		t.Status = TaskSucceeded
 		t.Outputs = res.Outputs
-	case res.Cancelled || r.Status == RunCancelled:
+	case r.Status == RunCancelled:
 		t.Status = TaskCancelled
 	case t.Attempt < t.MaxAttempts:
 		t.Status = TaskRetrying
@@ -302,7 +323,7 @@ func (r *Run) Finish(task string, attempt int, res TaskResult, at time.Time) err
 		t.NextAttemptAt = &next
 	default:
 		t.Status = TaskFailed
-		r.skipDownstream(t.Name)
+		r.skipDownstream(t.Name, at)
 	}
 	t.Attempts = append(t.Attempts, AttemptInfo{
 		Attempt: t.Attempt, Node: t.Node, Status: t.Status,
@@ -327,6 +348,10 @@ func (r *Run) Lost(task string, attempt int, reason string, at time.Time) error 
 		t.Status = TaskCancelled
 		t.FinishedAt = timePtr(at)
 		t.Error = reason
+		t.Attempts = append(t.Attempts, AttemptInfo{
+			Attempt: t.Attempt, Node: t.Node, Status: TaskCancelled,
+			StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, Error: reason,
+		})
 		return nil
 	}
 	t.Attempts = append(t.Attempts, AttemptInfo{
@@ -371,8 +396,12 @@ func (r *Run) Cancel(reason string, at time.Time) ([]string, error) {
 }
 
 // Fail ends a run that cannot go on (for example its spec no longer
-// parses) with a reason; unfinished tasks are cancelled.
+// parses) with a reason; unfinished tasks are cancelled. A run that has
+// already finished is left as it is.
 func (r *Run) Fail(reason string, at time.Time) {
+	if r.Status.Terminal() {
+		return // a finished run keeps the outcome it had
+	}
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
 		if !t.Status.Terminal() {
@@ -386,25 +415,28 @@ func (r *Run) Fail(reason string, at time.Time) {
 	r.FinishedAt = timePtr(at)
 }
 
-func (r *Run) skipDownstream(failed string) {
-	changed := true
-	dead := map[string]bool{failed: true}
-	for changed {
-		changed = false
-		for i := range r.Tasks {
+// skipDownstream skips every pending task that needs the failed one,
+// directly or transitively.
+func (r *Run) skipDownstream(failed string, at time.Time) {
+	feeds := make(map[string][]int, len(r.Tasks))
+	for i := range r.Tasks {
+		for _, u := range r.Tasks[i].Upstream {
+			feeds[u] = append(feeds[u], i)
+		}
+	}
+	queue := []string{failed}
+	for len(queue) > 0 {
+		u := queue[0]
+		queue = queue[1:]
+		for _, i := range feeds[u] {
 			t := &r.Tasks[i]
 			if t.Status != TaskPending {
 				continue
 			}
-			for _, u := range t.Upstream {
-				if dead[u] {
-					t.Status = TaskSkipped
-					t.Error = "upstream task " + u + " did not succeed"
-					dead[t.Name] = true
-					changed = true
-					break
-				}
-			}
+			t.Status = TaskSkipped
+			t.Error = "upstream task " + u + " did not succeed"
+			t.FinishedAt = timePtr(at)
+			queue = append(queue, t.Name)
 		}
 	}
 }

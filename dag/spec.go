@@ -51,7 +51,8 @@ type Task struct {
 	Retries      int      `json:"retries,omitempty"`
 	RetryBackoff Duration `json:"retry_backoff,omitempty"`
 	Timeout      Duration `json:"timeout,omitempty"`
-	// Line is where the task starts in its YAML source (0 for JSON).
+	// Line is where the task's mapping starts in the spec source; JSON is
+	// read by the same parser, so it has lines too.
 	Line int `json:"line,omitempty"`
 }
 
