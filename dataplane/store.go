@@ -1,0 +1,353 @@
+package dataplane
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/forged-dev/forged/dag"
+)
+
+const (
+	arrowExt   = ".arrow"
+	sidecarExt = ".meta.json"
+	tempExt    = ".tmp"
+	// writeBuffer batches the IPC writer's many small writes.
+	writeBuffer = 256 << 10
+)
+
+// Store keeps task outputs as Arrow IPC files under a directory:
+// DIR/RUN/TASK/OUTPUT.arrow. Next to each file, OUTPUT.meta.json caches its
+// row count and schema so that metadata never needs a scan of the data.
+// A Store is safe for concurrent use.
+type Store struct {
+	dir string
+	mem memory.Allocator
+}
+
+// OpenStore opens (creating it if needed) the output store in dir and
+// removes temporary files left by writers that never finished. A nil mem
+// means memory.DefaultAllocator.
+func OpenStore(dir string, mem memory.Allocator) (*Store, error) {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open output store: %w", err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("open output store: %w", err)
+	}
+	s := &Store{dir: abs, mem: mem}
+	if err := s.removeTemps(); err != nil {
+		return nil, fmt.Errorf("open output store: %w", err)
+	}
+	return s, nil
+}
+
+// Dir returns the store's root directory.
+func (s *Store) Dir() string { return s.dir }
+
+// removeTemps deletes half-written outputs of a previous process.
+func (s *Store) removeTemps() error {
+	return filepath.WalkDir(s.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), tempExt) {
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) path(ref OutputRef, ext string) string {
+	return filepath.Join(s.dir, ref.Run, ref.Task, ref.Output+ext)
+}
+
+// Create starts writing an output. Batches go to a temporary file in the
+// output's directory; nothing is visible to readers until Commit.
+func (s *Store) Create(ref OutputRef, schema *arrow.Schema) (*OutputWriter, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	if schema == nil {
+		return nil, fmt.Errorf("create output %s: no schema", ref)
+	}
+	dir := filepath.Join(s.dir, ref.Run, ref.Task)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create output %s: %w", ref, err)
+	}
+	f, err := os.CreateTemp(dir, ref.Output+".*"+tempExt)
+	if err != nil {
+		return nil, fmt.Errorf("create output %s: %w", ref, err)
+	}
+	bw := bufio.NewWriterSize(f, writeBuffer)
+	fw, err := ipc.NewFileWriter(bw, ipc.WithSchema(schema), ipc.WithAllocator(s.mem))
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("create output %s: %w", ref, err)
+	}
+	return &OutputWriter{store: s, ref: ref, schema: schema, f: f, bw: bw, fw: fw}, nil
+}
+
+// OutputWriter writes one output's record batches. It satisfies
+// ops.RecordWriter. Write, Commit and Abort may be called from different
+// goroutines: a worker may abort the output of an op it gave up on.
+type OutputWriter struct {
+	store  *Store
+	ref    OutputRef
+	schema *arrow.Schema
+
+	mu      sync.Mutex
+	f       *os.File
+	bw      *bufio.Writer
+	fw      *ipc.FileWriter
+	rows    int64
+	batches int
+	done    bool // committed or aborted
+	meta    *dag.OutputMeta
+	err     error
+}
+
+// Write appends one batch. The writer does not keep rec; the caller still
+// releases it. Empty batches are skipped.
+func (w *OutputWriter) Write(rec arrow.RecordBatch) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return fmt.Errorf("write output %s: writer is closed", w.ref)
+	}
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("write output %s: batch schema %s does not match the output's %s", w.ref, rec.Schema(), w.schema)
+	}
+	if rec.NumRows() == 0 {
+		return nil
+	}
+	if err := w.fw.Write(rec); err != nil {
+		return fmt.Errorf("write output %s: %w", w.ref, err)
+	}
+	w.rows += rec.NumRows()
+	w.batches++
+	return nil
+}
+
+// Commit finishes the file, syncs it and renames it into place atomically,
+// replacing an earlier output of the same name. It returns the output's
+// metadata; calling it again returns the same metadata.
+func (w *OutputWriter) Commit() (dag.OutputMeta, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.meta != nil {
+		return *w.meta, nil
+	}
+	if w.done {
+		if w.err != nil {
+			return dag.OutputMeta{}, w.err
+		}
+		return dag.OutputMeta{}, fmt.Errorf("commit output %s: it was aborted", w.ref)
+	}
+	meta, err := w.commit()
+	if err != nil {
+		w.discard()
+		w.err = fmt.Errorf("commit output %s: %w", w.ref, err)
+		return dag.OutputMeta{}, w.err
+	}
+	w.done = true
+	w.meta = &meta
+	return meta, nil
+}
+
+func (w *OutputWriter) commit() (dag.OutputMeta, error) {
+	if err := w.fw.Close(); err != nil {
+		return dag.OutputMeta{}, err
+	}
+	if err := w.bw.Flush(); err != nil {
+		return dag.OutputMeta{}, err
+	}
+	if err := w.f.Sync(); err != nil {
+		return dag.OutputMeta{}, err
+	}
+	st, err := w.f.Stat()
+	if err != nil {
+		return dag.OutputMeta{}, err
+	}
+	if err := w.f.Close(); err != nil {
+		return dag.OutputMeta{}, err
+	}
+	tmp := w.f.Name()
+	w.f = nil
+	meta := dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows, Bytes: st.Size()}
+	final := w.store.path(w.ref, arrowExt)
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return dag.OutputMeta{}, err
+	}
+	// The arrow file is the truth; the sidecar is a cache that Open checks
+	// against the file's size and time before trusting it.
+	sc := sidecar{Meta: meta, Batches: w.batches, ModTime: st.ModTime().UnixNano()}
+	if err := w.store.writeSidecar(w.ref, sc); err != nil {
+		return dag.OutputMeta{}, err
+	}
+	taskDir := filepath.Dir(final)
+	for _, d := range []string{taskDir, filepath.Dir(taskDir), w.store.dir} {
+		if err := syncDir(d); err != nil {
+			return dag.OutputMeta{}, err
+		}
+	}
+	return meta, nil
+}
+
+// Abort discards the output. It is safe after Commit (where it does
+// nothing) and when called twice.
+func (w *OutputWriter) Abort() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return nil
+	}
+	w.done = true
+	return w.discard()
+}
+
+// discard closes and removes the temporary file.
+func (w *OutputWriter) discard() error {
+	w.done = true
+	if w.fw != nil {
+		w.fw.Close() // releases dictionary memory; the file is going anyway
+		w.fw = nil
+	}
+	if w.f == nil {
+		return nil
+	}
+	name := w.f.Name()
+	w.f.Close()
+	w.f = nil
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("abort output %s: %w", w.ref, err)
+	}
+	return nil
+}
+
+// sidecar is the cached metadata kept next to an output file.
+type sidecar struct {
+	Meta    dag.OutputMeta `json:"meta"`
+	Batches int            `json:"batches"`
+	// ModTime and Meta.Bytes identify the arrow file the cache describes.
+	ModTime int64 `json:"mod_time_ns"`
+}
+
+func (s *Store) writeSidecar(ref OutputRef, sc sidecar) error {
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return err
+	}
+	final := s.path(ref, sidecarExt)
+	f, err := os.CreateTemp(filepath.Dir(final), ref.Output+".meta.*"+tempExt)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), final)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// readSidecar returns the cached metadata if it describes the file st.
+func (s *Store) readSidecar(ref OutputRef, st fs.FileInfo) (sidecar, bool) {
+	b, err := os.ReadFile(s.path(ref, sidecarExt))
+	if err != nil {
+		return sidecar{}, false
+	}
+	var sc sidecar
+	if json.Unmarshal(b, &sc) != nil || sc.Meta.Bytes != st.Size() || sc.ModTime != st.ModTime().UnixNano() {
+		return sidecar{}, false
+	}
+	return sc, true
+}
+
+// Meta returns an output's metadata without reading its data.
+func (s *Store) Meta(ref OutputRef) (dag.OutputMeta, error) {
+	if err := ref.Validate(); err != nil {
+		return dag.OutputMeta{}, err
+	}
+	st, err := os.Stat(s.path(ref, arrowExt))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return dag.OutputMeta{}, fmt.Errorf("%w: %s", ErrOutputNotFound, ref)
+		}
+		return dag.OutputMeta{}, fmt.Errorf("stat output %s: %w", ref, err)
+	}
+	if sc, ok := s.readSidecar(ref, st); ok {
+		return sc.Meta, nil
+	}
+	f, err := s.Open(ref) // recounts and repairs the cache
+	if err != nil {
+		return dag.OutputMeta{}, err
+	}
+	defer f.Close()
+	return f.meta, nil
+}
+
+// RemoveRun deletes every output of a run.
+func (s *Store) RemoveRun(run string) error {
+	if err := checkPart("run", run); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(s.dir, run)); err != nil {
+		return fmt.Errorf("remove run %s outputs: %w", run, err)
+	}
+	return nil
+}
+
+// SchemaFields describes an Arrow schema as dag fields; Type is the Arrow
+// type's String().
+func SchemaFields(s *arrow.Schema) []dag.Field {
+	if s == nil {
+		return nil
+	}
+	fields := make([]dag.Field, s.NumFields())
+	for i, f := range s.Fields() {
+		fields[i] = dag.Field{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable}
+	}
+	return fields
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
