@@ -1,0 +1,65 @@
+package api
+
+import (
+	"context"
+
+	"github.com/forged-dev/forged/consensus"
+	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/dataplane"
+)
+
+// Backend is what the API needs from a node. The node implements it; the
+// handlers are tested against a real node or a fake.
+type Backend interface {
+	// NodeName is the name of the node serving the request.
+	NodeName() string
+	// Health reports the node's view of itself and the cluster.
+	Health() Health
+
+	// Ops lists the operators this node can run.
+	Ops() []dag.OpSpec
+	// PutPipeline validates and stores a new version of a pipeline; a
+	// spec identical to the latest version stores nothing and returns it.
+	PutPipeline(ctx context.Context, name string, src []byte) (*consensus.PipelineVersion, error)
+	// Pipelines lists the stored pipelines.
+	Pipelines() ([]consensus.PipelineSummary, error)
+	// Pipeline returns one version of a pipeline (0 for the latest).
+	Pipeline(name string, version int) (*consensus.PipelineVersion, error)
+	// PipelineVersions lists every version of a pipeline.
+	PipelineVersions(name string) ([]consensus.PipelineVersion, error)
+
+	// SubmitStored starts a run of a stored pipeline and returns its id
+	// once the submission is committed.
+	SubmitStored(ctx context.Context, pipeline string, version int, params map[string]any) (string, error)
+	// SubmitSpec stores the spec as a pipeline version and starts a run of
+	// it, in one committed step.
+	SubmitSpec(ctx context.Context, src []byte, params map[string]any) (string, error)
+	// CancelRun cancels a run that has not finished.
+	CancelRun(ctx context.Context, id, reason string) error
+
+	// Run reads one run from the local replica.
+	Run(id string) (*dag.Run, error)
+	// Runs lists runs, newest first.
+	Runs(q consensus.RunQuery) ([]*dag.Run, string, error)
+	// Subscribe notifies after every state change; the func unsubscribes.
+	Subscribe() (<-chan struct{}, func())
+
+	// LogFile returns the path of a task attempt's log on this node.
+	LogFile(run, task string, attempt int) (string, error)
+	// OpenOutput opens a task output held by this node.
+	OpenOutput(ref dataplane.OutputRef) (*dataplane.OutputFile, error)
+}
+
+// Health is the body of GET /api/v1/health.
+type Health struct {
+	Status       string `json:"status"`
+	Node         string `json:"node"`
+	Version      string `json:"version"`
+	Leader       string `json:"leader"`
+	RaftState    string `json:"raft_state"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Slots        int    `json:"slots"`
+	Running      int    `json:"running"`
+}

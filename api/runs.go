@@ -1,0 +1,142 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/forged-dev/forged/consensus"
+	"github.com/forged-dev/forged/dag"
+)
+
+var runStatuses = map[dag.RunStatus]bool{
+	dag.RunPending: true, dag.RunRunning: true, dag.RunSucceeded: true, dag.RunFailed: true, dag.RunCancelled: true,
+}
+
+func (s *Server) listRuns(c *gin.Context) {
+	limit, err := intQuery(c, "limit", 50)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	status := dag.RunStatus(c.Query("status"))
+	if status != "" && !runStatuses[status] {
+		fail(c, fmt.Errorf("%w: status must be one of pending, running, succeeded, failed, cancelled", ErrBadRequest))
+		return
+	}
+	runs, next, err := s.backend.Runs(consensus.RunQuery{
+		Pipeline: c.Query("pipeline"), Status: status, Limit: limit, Cursor: c.Query("cursor"),
+	})
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if runs == nil {
+		runs = []*dag.Run{}
+	}
+	c.JSON(http.StatusOK, gin.H{"runs": runs, "next_cursor": next})
+}
+
+func (s *Server) getRun(c *gin.Context) {
+	run, err := s.backend.Run(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, run)
+}
+
+func (s *Server) cancelRun(c *gin.Context) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := s.decodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	id := c.Param("id")
+	if err := s.backend.CancelRun(c.Request.Context(), id, req.Reason); err != nil {
+		fail(c, err)
+		return
+	}
+	run, err := s.backend.Run(id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, run)
+}
+
+// sseKeepAlive is how often an idle event stream sends a comment so
+// proxies keep it open.
+const sseKeepAlive = 15 * time.Second
+
+// runEvents streams the run as server-sent events: a "run" event with the
+// whole run each time it changes, then "end" once it is terminal.
+func (s *Server) runEvents(c *gin.Context) {
+	id := c.Param("id")
+	run, err := s.backend.Run(id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	changes, unsubscribe := s.backend.Subscribe()
+	defer unsubscribe()
+
+	w := c.Writer
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	var last []byte
+	keepAlive := time.NewTicker(sseKeepAlive)
+	defer keepAlive.Stop()
+	for {
+		body, err := json.Marshal(run)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(body, last) {
+			last = body
+			if _, err := fmt.Fprintf(w, "event: run\ndata: %s\n\n", body); err != nil {
+				return
+			}
+			w.Flush()
+		}
+		if run.Status.Terminal() && !hasActiveTask(run) {
+			fmt.Fprintf(w, "event: end\ndata: {\"status\":%q}\n\n", run.Status)
+			w.Flush()
+			return
+		}
+		select {
+		case <-c.Request.Context().Done():
+			return
+		case <-keepAlive.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			w.Flush()
+		case <-changes:
+		}
+		if run, err = s.backend.Run(id); err != nil {
+			return
+		}
+	}
+}
+
+// hasActiveTask reports whether a task is still queued or running (a
+// cancelled run waits for its running tasks to stop).
+func hasActiveTask(r *dag.Run) bool {
+	for _, t := range r.Tasks {
+		if t.Status == dag.TaskQueued || t.Status == dag.TaskRunning {
+			return true
+		}
+	}
+	return false
+}
