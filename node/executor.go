@@ -1,0 +1,298 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/dataplane"
+	"github.com/forged-dev/forged/ops"
+)
+
+// stopGrace is how long an op may take to return after its context ends
+// before the attempt is given up on and its slot freed.
+const stopGrace = 5 * time.Second
+
+// execute runs one attempt of a task and returns its result. It never
+// panics: an op that panics fails the attempt with the panic's message.
+func (n *Node) execute(ctx context.Context, run *dag.Run, key attemptKey) dag.TaskResult {
+	logPath, err := n.LogFile(key.Run, key.Task, key.Attempt)
+	if err != nil {
+		return dag.TaskResult{Error: err.Error()}
+	}
+	logw, err := openTaskLog(logPath)
+	if err != nil {
+		return dag.TaskResult{Error: fmt.Sprintf("open task log: %v", err)}
+	}
+	defer logw.Close()
+	start := time.Now()
+	logw.Printf("attempt %d of %s/%s on node %s", key.Attempt, key.Run, key.Task, n.cfg.Name)
+
+	res := n.runAttempt(ctx, run, key, logw)
+	if res.Error != "" {
+		logw.Printf("failed after %s: %s", time.Since(start).Round(time.Millisecond), res.Error)
+	} else {
+		logw.Printf("succeeded in %s", time.Since(start).Round(time.Millisecond))
+	}
+	res.LogTail = logw.Tail()
+	return res
+}
+
+func (n *Node) runAttempt(ctx context.Context, run *dag.Run, key attemptKey, logw *taskLog) dag.TaskResult {
+	p, err := n.specs.get(run.Pipeline, run.Version)
+	if err != nil {
+		return dag.TaskResult{Error: err.Error()}
+	}
+	spec := p.Task(key.Task)
+	if spec == nil {
+		return dag.TaskResult{Error: fmt.Sprintf("pipeline %s version %d has no task %s", run.Pipeline, run.Version, key.Task)}
+	}
+	task, err := spec.Render(run.Params)
+	if err != nil {
+		return dag.TaskResult{Error: fmt.Sprintf("render params: %v", err)}
+	}
+	op, ok := n.cfg.Ops.Lookup(task.Op)
+	if !ok {
+		return dag.TaskResult{Error: fmt.Sprintf("node %s has no op %q", n.cfg.Name, task.Op)}
+	}
+	if task.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, task.Timeout.D(),
+			fmt.Errorf("timed out after %s", task.Timeout.D()))
+		defer cancel()
+	}
+
+	a := &attempt{node: n, runID: key.Run, task: task, mem: memory.DefaultAllocator}
+	defer a.cleanup()
+	env := &ops.Env{
+		Task:      task,
+		Inputs:    a.inputs(),
+		Output:    a.output,
+		Log:       logw,
+		Mem:       a.mem,
+		DataRoots: n.cfg.DataRoots,
+		Metrics:   a.metric,
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				logw.Printf("panic: %v\n%s", v, debug.Stack())
+				done <- fmt.Errorf("op %s panicked: %v", task.Op, v)
+			}
+		}()
+		done <- op.Run(ctx, env)
+	}()
+	var runErr error
+	select {
+	case runErr = <-done:
+	case <-ctx.Done():
+		select {
+		case runErr = <-done:
+		case <-time.After(stopGrace):
+			logw.Printf("op %s did not stop within %s of being told to; its slot is freed", task.Op, stopGrace)
+			a.abandon()
+			return dag.TaskResult{Error: context.Cause(ctx).Error()}
+		}
+	}
+	if ctx.Err() != nil {
+		return dag.TaskResult{Error: context.Cause(ctx).Error()}
+	}
+	if runErr != nil {
+		return dag.TaskResult{Error: runErr.Error()}
+	}
+	outputs, err := a.commit()
+	if err != nil {
+		return dag.TaskResult{Error: err.Error()}
+	}
+	return dag.TaskResult{Outputs: outputs, Metrics: a.metrics}
+}
+
+// attempt holds what one task attempt opened: input files, output writers,
+// metrics. cleanup releases all of it.
+type attempt struct {
+	node  *Node
+	runID string
+	task  *dag.Task
+	mem   memory.Allocator
+
+	mu        sync.Mutex
+	files     []*dataplane.OutputFile
+	writers   map[string]*dataplane.OutputWriter
+	metrics   map[string]any
+	abandoned bool
+}
+
+func (a *attempt) inputs() []ops.Input {
+	in := make([]ops.Input, len(a.task.Needs))
+	for i, need := range a.task.Needs {
+		ref := dataplane.OutputRef{Run: a.runID, Task: need.Task, Output: need.Output}
+		in[i] = ops.Input{Need: need, Open: func() (array.RecordReader, error) {
+			f, err := a.node.data.Open(ref)
+			if err != nil {
+				return nil, fmt.Errorf("open input %s: %w", need, err)
+			}
+			a.mu.Lock()
+			a.files = append(a.files, f)
+			a.mu.Unlock()
+			return f.Reader()
+		}}
+	}
+	return in
+}
+
+func (a *attempt) output(name string, schema *arrow.Schema) (ops.RecordWriter, error) {
+	declared := false
+	for _, o := range a.task.Outputs {
+		declared = declared || o == name
+	}
+	if !declared {
+		return nil, fmt.Errorf("task %s has no output %q (declared: %s)", a.task.Name, name, strings.Join(a.task.Outputs, ", "))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.writers == nil {
+		a.writers = map[string]*dataplane.OutputWriter{}
+	}
+	if _, dup := a.writers[name]; dup {
+		return nil, fmt.Errorf("output %q opened twice", name)
+	}
+	w, err := a.node.data.Create(dataplane.OutputRef{Run: a.runID, Task: a.task.Name, Output: name}, schema)
+	if err != nil {
+		return nil, err
+	}
+	a.writers[name] = w
+	return w, nil
+}
+
+func (a *attempt) metric(name string, value any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.metrics == nil {
+		a.metrics = map[string]any{}
+	}
+	a.metrics[name] = value
+}
+
+// commit publishes every declared output; an output the op did not write
+// fails the attempt.
+func (a *attempt) commit() ([]dag.OutputMeta, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var missing []string
+	for _, name := range a.task.Outputs {
+		if a.writers[name] == nil {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("op %s wrote no data for output %s", a.task.Op, strings.Join(missing, ", "))
+	}
+	metas := make([]dag.OutputMeta, 0, len(a.writers))
+	for _, name := range a.task.Outputs {
+		meta, err := a.writers[name].Commit()
+		if err != nil {
+			return nil, fmt.Errorf("save output %s: %w", name, err)
+		}
+		meta.Node = a.node.cfg.Name
+		metas = append(metas, meta)
+	}
+	return metas, nil
+}
+
+// abandon marks the attempt as given up: its op may still hold files, so
+// cleanup only aborts uncommitted outputs.
+func (a *attempt) abandon() {
+	a.mu.Lock()
+	a.abandoned = true
+	a.mu.Unlock()
+}
+
+func (a *attempt) cleanup() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, w := range a.writers {
+		w.Abort()
+	}
+	if a.abandoned {
+		return
+	}
+	for _, f := range a.files {
+		f.Close()
+	}
+}
+
+// taskLog is a task attempt's log file that also keeps its last lines.
+type taskLog struct {
+	mu   sync.Mutex
+	f    *os.File
+	tail []byte
+}
+
+// logTailBytes is how much of a log's end is kept in the replicated state.
+const logTailBytes = 2048
+
+func openTaskLog(path string) (*taskLog, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &taskLog{f: f}, nil
+}
+
+// Write appends to the log file and the kept tail.
+func (l *taskLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tail = append(l.tail, p...)
+	if len(l.tail) > 2*logTailBytes {
+		l.tail = append([]byte(nil), l.tail[len(l.tail)-logTailBytes:]...)
+	}
+	return l.f.Write(p)
+}
+
+// Printf writes one timestamped line.
+func (l *taskLog) Printf(format string, args ...any) {
+	line := time.Now().UTC().Format("2006-01-02T15:04:05.000Z ") + fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(line, "\n") {
+		line += "\n"
+	}
+	l.Write([]byte(line))
+}
+
+// Tail returns the last lines of the log, at most logTailBytes.
+func (l *taskLog) Tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.tail
+	if len(t) > logTailBytes {
+		t = t[len(t)-logTailBytes:]
+		if i := strings.IndexByte(string(t), '\n'); i >= 0 && i < len(t)-1 {
+			t = t[i+1:]
+		}
+	}
+	return string(t)
+}
+
+// Close flushes the log to disk.
+func (l *taskLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.f.Sync()
+	return errors.Join(err, l.f.Close())
+}

@@ -1,0 +1,108 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/forged-dev/forged/consensus"
+)
+
+// reportBatch bounds how many task reports go into one log entry.
+const reportBatch = 256
+
+// reporter commits the worker's task reports in batches, in order, and
+// keeps a report until it is committed: a finished attempt is never
+// forgotten because the leader was briefly unreachable.
+type reporter struct {
+	n       *Node
+	mu      sync.Mutex
+	pending []consensus.TaskReport
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func newReporter(n *Node) *reporter {
+	return &reporter{n: n, wake: make(chan struct{}, 1)}
+}
+
+func (r *reporter) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.loop(ctx)
+	}()
+}
+
+// stop gives pending reports a moment to commit, then stops.
+func (r *reporter) stop() {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		n := len(r.pending)
+		r.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.cancel()
+	<-r.done
+}
+
+func (r *reporter) add(rep consensus.TaskReport) {
+	r.mu.Lock()
+	r.pending = append(r.pending, rep)
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reporter) loop(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		}
+		for {
+			r.mu.Lock()
+			batch := r.pending[:min(len(r.pending), reportBatch)]
+			batch = append([]consensus.TaskReport(nil), batch...)
+			r.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			res, err := r.n.store.Apply(ctx, &consensus.ReportTasks{At: now(), Reports: batch})
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.n.log.Warn("report task states, will retry", "reports", len(batch), "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 2*time.Second)
+				continue
+			}
+			backoff = 50 * time.Millisecond
+			for i, item := range res.Items {
+				if item.Error != nil {
+					r.n.log.Debug("task report refused", "run", batch[i].Run, "task", batch[i].Task,
+						"kind", batch[i].Kind, "reason", item.Error.Message)
+				}
+			}
+			r.mu.Lock()
+			r.pending = r.pending[len(batch):]
+			r.mu.Unlock()
+		}
+	}
+}
