@@ -1,0 +1,44 @@
+// Command forged is the forged binary: a node (`dev`, `agent`), an
+// in-process runner (`run`) and a client of a running cluster (`submit`,
+// `status`, `logs`, `output`, `cancel`, `validate`).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitError carries a process exit code for a failure already reported to
+// the user (a failed run, an invalid spec).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// run executes the command line and returns the process exit code; it is
+// the only place that decides one.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		return exit.code
+	}
+	fmt.Fprintln(stderr, "forged:", err)
+	return 1
+}

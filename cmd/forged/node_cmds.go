@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/forged-dev/forged/examples"
+	"github.com/forged-dev/forged/node"
+)
+
+// nodeFlags are the flags of commands that start a node.
+type nodeFlags struct {
+	name      string
+	dataDir   string
+	http      string
+	raft      string
+	slots     int
+	dataRoots []string
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "node name (default: host name)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the node's state, outputs and logs")
+	fl.StringVar(&f.http, "http", httpDefault, "address:port the API listens on")
+	fl.StringVar(&f.raft, "raft", "127.0.0.1:0", "address:port of the Raft transport")
+	fl.IntVar(&f.slots, "slots", runtime.NumCPU(), "tasks this node runs at once")
+	fl.StringArrayVar(&f.dataRoots, "data-root", nil, "directory file ops may read and write under (repeatable; default DATA_DIR/data)")
+}
+
+func (f *nodeFlags) config(g *globals) node.Config {
+	cfg := node.DefaultConfig()
+	if f.name != "" {
+		cfg.Name = f.name
+	}
+	cfg.DataDir = f.dataDir
+	cfg.HTTPAddr = f.http
+	cfg.RaftAddr = f.raft
+	cfg.Slots = f.slots
+	cfg.DataRoots = f.dataRoots
+	cfg.Logger = g.logger()
+	cfg.Version = version
+	return cfg
+}
+
+func newDevCmd(g *globals) *cobra.Command {
+	var f nodeFlags
+	var noExample bool
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Start a node on 127.0.0.1 with the bundled examples and run one",
+		Long: `Start a single node for trying forged on one machine. It listens on
+127.0.0.1 only, keeps its data in a temporary directory unless --data-dir is
+given, registers the bundled example pipelines and starts a run of "etl".
+Stop it with Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg := f.config(g)
+			if cfg.DataDir == "" {
+				dir, err := os.MkdirTemp("", "forged-dev-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				cfg.DataDir = dir
+			}
+			if f.name == "" {
+				cfg.Name = "dev"
+			}
+			exampleDir := filepath.Join(cfg.DataDir, "examples")
+			if len(cfg.DataRoots) == 0 {
+				cfg.DataRoots = []string{exampleDir}
+			}
+			if err := writeExamples(exampleDir); err != nil {
+				return fmt.Errorf("write bundled examples: %w", err)
+			}
+			n, err := node.Open(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			names, err := registerExamples(ctx, n)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "forged dev node %q is up\n  API:      %s/api/v1\n  data dir: %s\n  examples: %s\n",
+				n.Name(), n.URL(), cfg.DataDir, strings.Join(names, ", "))
+			if !noExample {
+				id, err := n.SubmitStored(ctx, "etl", 0, nil)
+				if err != nil {
+					return fmt.Errorf("start the example run: %w", err)
+				}
+				fmt.Fprintf(g.stdout, "  started run %s of etl: forged status %s --addr %s\n", id, id, n.URL())
+			}
+			fmt.Fprintln(g.stdout, "Press Ctrl-C to stop.")
+			<-ctx.Done()
+			fmt.Fprintln(g.stdout, "stopping")
+			return nil
+		},
+	}
+	f.register(cmd, "127.0.0.1:8080")
+	cmd.Flags().BoolVar(&noExample, "no-example", false, "register the examples but start no run")
+	return cmd
+}
+
+// writeExamples copies the bundled examples and their data to dir.
+func writeExamples(dir string) error {
+	return fs.WalkDir(examples.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, path)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := examples.FS.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+}
+
+// registerExamples stores every bundled pipeline on the node.
+func registerExamples(ctx context.Context, n *node.Node) ([]string, error) {
+	entries, err := fs.Glob(examples.FS, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(entries)
+	var names []string
+	for _, e := range entries {
+		src, err := examples.FS.ReadFile(e)
+		if err != nil {
+			return nil, err
+		}
+		p, err := n.Validate(src)
+		if err != nil {
+			return nil, fmt.Errorf("bundled example %s: %w", e, err)
+		}
+		if _, err := n.PutPipeline(ctx, p.Name, src); err != nil {
+			return nil, fmt.Errorf("register example %s: %w", e, err)
+		}
+		names = append(names, p.Name)
+	}
+	return names, nil
+}
+
+func newAgentCmd(g *globals) *cobra.Command {
+	var f nodeFlags
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a forged node until stopped",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.dataDir == "" {
+				return fmt.Errorf("--data-dir is required: the node keeps its state there")
+			}
+			n, err := node.Open(cmd.Context(), f.config(g))
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			fmt.Fprintf(g.stdout, "forged agent %q listening on %s\n", n.Name(), n.URL())
+			<-cmd.Context().Done()
+			return nil
+		},
+	}
+	f.register(cmd, "127.0.0.1:8080")
+	return cmd
+}

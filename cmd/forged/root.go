@@ -1,0 +1,73 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/forged-dev/forged/client"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// globals are the flags every client command shares.
+type globals struct {
+	addr     string
+	token    string
+	json     bool
+	logLevel string
+	stdout   io.Writer
+	stderr   io.Writer
+}
+
+func (g *globals) client() *client.Client { return client.New(g.addr, g.token) }
+
+// logger writes the node's logs to stderr as text at the chosen level.
+func (g *globals) logger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(g.logLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func envOr(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "forged",
+		Short:         "Run data and ML pipelines on a few machines, from one binary",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.addr, "addr", envOr("FORGED_ADDR", "http://127.0.0.1:8080"), "node to talk to (env FORGED_ADDR)")
+	pf.StringVar(&g.token, "token", os.Getenv("FORGED_TOKEN"), "API token (env FORGED_TOKEN)")
+	pf.BoolVar(&g.json, "json", false, "print JSON for scripts instead of tables")
+	pf.StringVar(&g.logLevel, "log-level", "info", "node log level: debug, info, warn, error")
+	root.AddCommand(
+		newDevCmd(g),
+		newAgentCmd(g),
+		newRunCmd(g),
+		newSubmitCmd(g),
+		newStatusCmd(g),
+		newLogsCmd(g),
+		newOutputCmd(g),
+		newCancelCmd(g),
+		newValidateCmd(g),
+	)
+	return root
+}
