@@ -20,9 +20,10 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (*Result, error) {
 	}
 	op := "apply " + cmd.Type().String()
 	var resp any
+	var index uint64
 	err = s.wait(ctx, op, func(timeout time.Duration) raft.Future {
 		f := s.raft.Apply(b, timeout)
-		return responseFuture{f, &resp}
+		return responseFuture{f, &resp, &index}
 	})
 	if err != nil {
 		return nil, err
@@ -31,6 +32,7 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (*Result, error) {
 	if !ok || res == nil {
 		return nil, fmt.Errorf("%s: the state machine returned %T", op, resp)
 	}
+	res.Index = index
 	return res, nil
 }
 
@@ -38,13 +40,15 @@ func (s *Store) Apply(ctx context.Context, cmd Command) (*Result, error) {
 // the caller reads it without touching the future concurrently.
 type responseFuture struct {
 	raft.ApplyFuture
-	resp *any
+	resp  *any
+	index *uint64
 }
 
 func (f responseFuture) Error() error {
 	err := f.ApplyFuture.Error()
 	if err == nil {
 		*f.resp = f.ApplyFuture.Response()
+		*f.index = f.ApplyFuture.Index()
 	}
 	return err
 }

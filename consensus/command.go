@@ -174,6 +174,9 @@ type Result struct {
 	Version int        `json:"version,omitempty"`
 	// Items has one entry per assignment or report, in the same order.
 	Items []ItemResult `json:"items,omitempty"`
+	// Index is the raft log index the command was committed at; a node
+	// that forwarded the command waits for it before answering.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Rejection says why a command or one item of a batch changed nothing. It

@@ -35,14 +35,16 @@ const (
 
 // Store is one node's raft member and local replica of the state.
 type Store struct {
-	cfg   Config
-	log   *slog.Logger
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	bolt  *raftboltdb.BoltStore
-	logs  raft.LogStore
-	snaps *raft.FileSnapshotStore
-	fsm   *fsm
+	// hadState records whether raft state existed when the store opened.
+	hadState bool
+	cfg      Config
+	log      *slog.Logger
+	raft     *raft.Raft
+	trans    *raft.NetworkTransport
+	bolt     *raftboltdb.BoltStore
+	logs     raft.LogStore
+	snaps    *raft.FileSnapshotStore
+	fsm      *fsm
 
 	// mu guards closed; in-flight waits on raft futures are counted in
 	// waits so that Close returns only after they have ended.
@@ -105,6 +107,7 @@ func (s *Store) start() (err error) {
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)
 	}
+	s.hadState = hasState
 	if hasState {
 		if err := s.prepareRestart(rc); err != nil {
 			return err
