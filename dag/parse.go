@@ -27,7 +27,7 @@ const (
 
 var (
 	topKeys  = []string{"name", "description", "params", "tasks"}
-	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout"}
+	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints"}
 )
 
 // Parse parses and validates a pipeline spec in YAML or JSON (JSON is
@@ -252,6 +252,8 @@ func (sp *specParser) task(t *Task, n *yaml.Node, path string) taskInfo {
 			t.RetryBackoff = sp.duration(e.val, fpath)
 		case "timeout":
 			t.Timeout = sp.duration(e.val, fpath)
+		case "constraints":
+			t.Constraints = sp.constraints(e.val, fpath)
 		default:
 			sp.pr.at(fpath, e.keyNode, "unknown key %q; %s", e.key, choices("a task may have", e.key, taskKeys))
 		}

@@ -88,6 +88,8 @@ type TaskRun struct {
 	// MaxAttempts is 1 + the task's retries.
 	MaxAttempts  int      `json:"max_attempts"`
 	RetryBackoff Duration `json:"retry_backoff,omitempty"`
+	// Constraints restrict the nodes the scheduler may place it on.
+	Constraints Constraints `json:"constraints,omitempty"`
 	// Upstream are the names of the tasks this one needs.
 	Upstream      []string       `json:"upstream,omitempty"`
 	Node          string         `json:"node,omitempty"`
@@ -165,6 +167,7 @@ func NewRun(id string, p *Pipeline, version int, params map[string]any, at time.
 			Status:       TaskPending,
 			MaxAttempts:  t.Retries + 1,
 			RetryBackoff: t.RetryBackoff,
+			Constraints:  t.Constraints,
 			Upstream:     up,
 		}
 	}

@@ -51,6 +51,8 @@ type Task struct {
 	Retries      int      `json:"retries,omitempty"`
 	RetryBackoff Duration `json:"retry_backoff,omitempty"`
 	Timeout      Duration `json:"timeout,omitempty"`
+	// Constraints restrict the nodes that may run the task.
+	Constraints Constraints `json:"constraints,omitempty"`
 	// Line is where the task's mapping starts in the spec source; JSON is
 	// read by the same parser, so it has lines too.
 	Line int `json:"line,omitempty"`
