@@ -22,8 +22,11 @@ type fakeBackend struct {
 	putErr    error
 }
 
-func (f *fakeBackend) NodeName() string                                { return "fake" }
-func (f *fakeBackend) Health() Health                                  { return Health{Status: "ok", Node: "fake"} }
+func (f *fakeBackend) NodeName() string { return "fake" }
+func (f *fakeBackend) Health() Health   { return Health{Status: "ok", Node: "fake"} }
+func (f *fakeBackend) Cluster() ClusterInfo {
+	return ClusterInfo{Leader: "a", Members: []Member{{Name: "a", Status: "alive", Role: "leader"}, {Name: "b", Status: "dead", Role: "voter"}}}
+}
 func (f *fakeBackend) Ops() []dag.OpSpec                               { return []dag.OpSpec{{Name: "noop"}} }
 func (f *fakeBackend) Pipelines() ([]consensus.PipelineSummary, error) { return nil, nil }
 func (f *fakeBackend) PutPipeline(_ context.Context, name string, src []byte) (*consensus.PipelineVersion, error) {
@@ -182,5 +185,22 @@ func TestSubmitNormalizesJSONNumbers(t *testing.T) {
 	rec = do(s, "POST", "/api/v1/runs", `{"spec": {"name": "x"}}`)
 	if rec.Code != http.StatusAccepted || fb.submitted["spec"] != `{"name": "x"}` {
 		t.Fatalf("inline JSON spec: status %d, got %#v", rec.Code, fb.submitted)
+	}
+}
+
+func TestClusterRoutes(t *testing.T) {
+	s, _ := newTestServer()
+	rec := do(s, "GET", "/api/v1/cluster", "")
+	var info ClusterInfo
+	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &info) != nil || info.Leader != "a" || len(info.Members) != 2 {
+		t.Fatalf("cluster: %d %s", rec.Code, rec.Body.String())
+	}
+	rec = do(s, "GET", "/api/v1/nodes/b", "")
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"dead"`) || !strings.Contains(rec.Body.String(), `"leader":false`) {
+		t.Fatalf("node b: %d %s", rec.Code, rec.Body.String())
+	}
+	rec = do(s, "GET", "/api/v1/nodes/zz", "")
+	if rec.Code != 404 || errorCode(t, rec) != "not_found" || !strings.Contains(rec.Body.String(), "a, b") {
+		t.Fatalf("unknown node: %d %s", rec.Code, rec.Body.String())
 	}
 }

@@ -15,6 +15,8 @@ type Backend interface {
 	NodeName() string
 	// Health reports the node's view of itself and the cluster.
 	Health() Health
+	// Cluster reports the members, their roles and the Raft state.
+	Cluster() ClusterInfo
 
 	// Ops lists the operators this node can run.
 	Ops() []dag.OpSpec

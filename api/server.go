@@ -69,6 +69,8 @@ func (s *Server) routes() {
 	v1 := s.engine.Group("/api/v1")
 	v1.GET("/health", s.health)
 	v1.GET("/ops", s.listOps)
+	v1.GET("/cluster", s.getCluster)
+	v1.GET("/nodes/:name", s.getNode)
 
 	v1.GET("/pipelines", s.listPipelines)
 	v1.PUT("/pipelines/:name", s.putPipeline)

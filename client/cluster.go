@@ -1,0 +1,53 @@
+package client
+
+import (
+	"context"
+	"net/url"
+	"time"
+)
+
+// ClusterInfo is the cluster as one node sees it.
+type ClusterInfo struct {
+	Leader       string        `json:"leader"`
+	Term         uint64        `json:"term"`
+	CommitIndex  uint64        `json:"commit_index"`
+	AppliedIndex uint64        `json:"applied_index"`
+	Members      []Member      `json:"members"`
+	QueueDepth   int           `json:"queue_depth"`
+	Events       []MemberEvent `json:"events,omitempty"`
+}
+
+// Member is one node of the cluster.
+type Member struct {
+	Name     string            `json:"name"`
+	Address  string            `json:"address"`
+	HTTPAddr string            `json:"http_addr"`
+	RaftAddr string            `json:"raft_addr"`
+	Status   string            `json:"status"`
+	Role     string            `json:"role"`
+	Slots    int               `json:"slots"`
+	Running  int               `json:"running"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Version  string            `json:"version"`
+}
+
+// MemberEvent is one membership change.
+type MemberEvent struct {
+	At     time.Time `json:"at"`
+	Node   string    `json:"node"`
+	Change string    `json:"change"`
+}
+
+// Cluster reads the members, roles and Raft state.
+func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
+	var info ClusterInfo
+	return &info, c.getJSON(ctx, "/api/v1/cluster", &info)
+}
+
+// Node reads one member by name.
+func (c *Client) Node(ctx context.Context, name string) (*Member, error) {
+	var out struct {
+		Member Member `json:"member"`
+	}
+	return &out.Member, c.getJSON(ctx, "/api/v1/nodes/"+url.PathEscape(name), &out)
+}
