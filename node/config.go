@@ -13,8 +13,20 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/forged-dev/forged/consensus"
 	"github.com/forged-dev/forged/ops"
 )
+
+// DefaultRaftTiming is tuned for machines on one LAN: a dead leader is
+// replaced in well under a second.
+func DefaultRaftTiming() consensus.Timing {
+	return consensus.Timing{
+		HeartbeatTimeout:   300 * time.Millisecond,
+		ElectionTimeout:    300 * time.Millisecond,
+		LeaderLeaseTimeout: 150 * time.Millisecond,
+		CommitTimeout:      10 * time.Millisecond,
+	}
+}
 
 // Config is what a node needs to start. Build it from DefaultConfig and
 // set what differs.
@@ -29,6 +41,31 @@ type Config struct {
 	HTTPAddr string
 	// RaftAddr is the Raft transport's bind address.
 	RaftAddr string
+	// GossipAddr is where memberlist listens (UDP and TCP), such as
+	// "127.0.0.1:7946".
+	GossipAddr string
+	// AdvertiseHost is the address other nodes use to reach this one; it
+	// is needed when the bind addresses are 0.0.0.0. Empty: the bound host.
+	AdvertiseHost string
+	// Join lists gossip addresses of nodes already in the cluster.
+	Join []string
+	// BootstrapExpect is how many servers form the first Raft voters: once
+	// that many nodes with the same setting see each other they bootstrap
+	// the cluster together. 1 (the default without Join) makes a
+	// one-node cluster; 0 (the default with Join) joins an existing
+	// cluster as a non-voting worker.
+	BootstrapExpect int
+	// Labels describe the node for task constraints ("zone=a").
+	Labels map[string]string
+	// GossipKey, when set, encrypts gossip (16, 24 or 32 bytes, AES).
+	GossipKey []byte
+	// GossipTiming tunes failure detection.
+	GossipTiming GossipTiming
+	// RaftTiming tunes Raft's timeouts; zero fields take LAN defaults.
+	RaftTiming consensus.Timing
+	// DeadServerGrace is how long a dead node stays in the Raft
+	// configuration before the leader removes it.
+	DeadServerGrace time.Duration
 	// Slots is how many tasks the worker runs at once; default CPU count.
 	Slots int
 	// DataRoots are the directories file ops may read and write under;
@@ -54,13 +91,18 @@ func DefaultConfig() Config {
 		host = "node1"
 	}
 	return Config{
-		Name:          host,
-		HTTPAddr:      "127.0.0.1:8080",
-		RaftAddr:      "127.0.0.1:0",
-		Slots:         runtime.NumCPU(),
-		LeaderTimeout: 30 * time.Second,
-		MaxBodyBytes:  4 << 20,
-		Version:       "dev",
+		Name:            host,
+		HTTPAddr:        "127.0.0.1:8080",
+		RaftAddr:        "127.0.0.1:0",
+		GossipAddr:      "127.0.0.1:0",
+		GossipTiming:    DefaultGossipTiming(),
+		RaftTiming:      DefaultRaftTiming(),
+		BootstrapExpect: -1,
+		DeadServerGrace: 30 * time.Second,
+		Slots:           runtime.NumCPU(),
+		LeaderTimeout:   30 * time.Second,
+		MaxBodyBytes:    4 << 20,
+		Version:         "dev",
 	}
 }
 
@@ -75,6 +117,21 @@ func (c *Config) Validate() error {
 	}
 	if c.RaftAddr == "" {
 		c.RaftAddr = "127.0.0.1:0"
+	}
+	if c.GossipAddr == "" {
+		c.GossipAddr = "127.0.0.1:0"
+	}
+	if c.BootstrapExpect < 0 {
+		c.BootstrapExpect = 1
+		if len(c.Join) > 0 {
+			c.BootstrapExpect = 0
+		}
+	}
+	if c.DeadServerGrace <= 0 {
+		c.DeadServerGrace = 30 * time.Second
+	}
+	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		errs = append(errs, fmt.Errorf("gossip key is %d bytes; want 16, 24 or 32", n))
 	}
 	if c.Slots <= 0 {
 		c.Slots = runtime.NumCPU()

@@ -73,7 +73,7 @@ func (n *Node) runAttempt(ctx context.Context, run *dag.Run, key attemptKey, log
 		defer cancel()
 	}
 
-	a := &attempt{node: n, runID: key.Run, task: task, mem: memory.DefaultAllocator}
+	a := &attempt{ctx: ctx, node: n, run: run, runID: key.Run, task: task, mem: memory.DefaultAllocator}
 	defer a.cleanup()
 	env := &ops.Env{
 		Task:      task,
@@ -123,7 +123,9 @@ func (n *Node) runAttempt(ctx context.Context, run *dag.Run, key attemptKey, log
 // attempt holds what one task attempt opened: input files, output writers,
 // metrics. cleanup releases all of it.
 type attempt struct {
+	ctx   context.Context
 	node  *Node
+	run   *dag.Run
 	runID string
 	task  *dag.Task
 	mem   memory.Allocator
@@ -140,7 +142,7 @@ func (a *attempt) inputs() []ops.Input {
 	for i, need := range a.task.Needs {
 		ref := dataplane.OutputRef{Run: a.runID, Task: need.Task, Output: need.Output}
 		in[i] = ops.Input{Need: need, Open: func() (array.RecordReader, error) {
-			f, err := a.node.data.Open(ref)
+			f, err := a.node.openInput(a.ctx, a.run, ref)
 			if err != nil {
 				return nil, fmt.Errorf("open input %s: %w", need, err)
 			}

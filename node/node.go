@@ -19,25 +19,36 @@ import (
 
 // Node is one running forged node.
 type Node struct {
-	cfg   Config
-	log   *slog.Logger
-	store *consensus.Store
-	data  *dataplane.Store
-	specs *specCache
+	cfg    Config
+	log    *slog.Logger
+	store  *consensus.Store
+	data   *dataplane.Store
+	specs  *specCache
+	gossip *gossip
 
 	worker    *worker
 	scheduler *scheduler
+	leader    *leaderLoop
 
+	httpLn     net.Listener
 	httpServer *http.Server
 	httpAddr   string
 	httpDone   chan struct{}
+	httpClient *http.Client
+
+	// bg owns the node's background goroutines that are not loops of
+	// their own (join retries, bootstrap).
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open starts a node: state first, then the data plane, worker, scheduler
-// and API. On error everything started so far is stopped again.
+// Open starts a node: state first, then gossip, then (once there is a
+// leader) the data plane, worker, scheduler, leader loop and API. On error
+// everything started so far is stopped again.
 func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
@@ -47,27 +58,45 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name)}
+	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), httpClient: &http.Client{}}
+	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			n.Close()
 		}
 	}()
 
+	if cfg.HTTPAddr != "" {
+		if n.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("listen for http on %s: %w", cfg.HTTPAddr, err)
+		}
+		n.httpAddr = n.httpLn.Addr().String()
+	}
+	raftAdvertise := ""
+	if cfg.AdvertiseHost != "" {
+		_, port, _ := net.SplitHostPort(cfg.RaftAddr)
+		raftAdvertise = net.JoinHostPort(cfg.AdvertiseHost, port)
+	}
 	n.store, err = consensus.Open(consensus.Config{
-		NodeID:    cfg.Name,
-		Dir:       filepath.Join(cfg.DataDir, "raft"),
-		BindAddr:  cfg.RaftAddr,
-		Bootstrap: true,
-		Logger:    n.log,
+		NodeID:        cfg.Name,
+		Dir:           filepath.Join(cfg.DataDir, "raft"),
+		BindAddr:      cfg.RaftAddr,
+		AdvertiseAddr: raftAdvertise,
+		Bootstrap:     cfg.BootstrapExpect == 1,
+		Logger:        n.log,
+		Timing:        cfg.RaftTiming,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
+	if err := n.startGossip(); err != nil {
+		return nil, err
+	}
+
 	waitCtx, cancel := context.WithTimeout(ctx, cfg.LeaderTimeout)
 	defer cancel()
 	if err := n.store.WaitForLeader(waitCtx); err != nil {
-		return nil, fmt.Errorf("wait for raft leader: %w", err)
+		return nil, fmt.Errorf("wait for raft leader (bootstrap-expect %d, join %v): %w", cfg.BootstrapExpect, cfg.Join, err)
 	}
 	if err := n.store.Barrier(waitCtx); err != nil {
 		return nil, fmt.Errorf("catch up with the raft log: %w", err)
@@ -82,34 +111,42 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.worker.start()
 	n.scheduler = newScheduler(n)
 	n.scheduler.start()
+	n.leader = newLeaderLoop(n)
+	n.leader.start()
 
-	if cfg.HTTPAddr != "" {
-		if err := n.serveHTTP(); err != nil {
-			return nil, err
-		}
+	if n.httpLn != nil {
+		n.serveHTTP()
 	}
-	n.log.Info("node started", "http", n.httpAddr, "raft", n.store.Addr(), "data_dir", cfg.DataDir, "slots", cfg.Slots)
+	n.log.Info("node started", "http", n.httpAddr, "raft", n.store.Addr(), "gossip", n.gossip.Addr(),
+		"data_dir", cfg.DataDir, "slots", cfg.Slots)
 	return n, nil
 }
 
-func (n *Node) serveHTTP() error {
-	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen for http on %s: %w", n.cfg.HTTPAddr, err)
-	}
-	n.httpAddr = ln.Addr().String()
-	n.httpServer = &http.Server{
-		Handler:           api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+func (n *Node) serveHTTP() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+forwardPath, n.handleForwardedApply)
+	mux.Handle("/", api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log}))
+	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.httpDone = make(chan struct{})
+	ln := n.httpLn
 	go func() {
 		defer close(n.httpDone)
 		if err := n.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
-	return nil
+}
+
+// advertisedHTTP is the API address other nodes use for this one.
+func (n *Node) advertisedHTTP() string {
+	if n.httpAddr == "" {
+		return ""
+	}
+	host, port, _ := net.SplitHostPort(n.httpAddr)
+	if n.cfg.AdvertiseHost != "" {
+		host = n.cfg.AdvertiseHost
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // HTTPAddr is the address the API listens on, with the real port when the
@@ -130,8 +167,9 @@ func (n *Node) Name() string { return n.cfg.Name }
 // DataRoots are the directories file ops may use on this node.
 func (n *Node) DataRoots() []string { return n.cfg.DataRoots }
 
-// Close stops the node in reverse start order: API, scheduler, worker,
-// data plane, state. It is safe to call more than once.
+// Close stops the node in reverse start order: API, leader loop,
+// scheduler, worker, gossip (leaving the cluster), state. It is safe to
+// call more than once.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
@@ -142,12 +180,24 @@ func (n *Node) Close() error {
 			}
 			cancel()
 			<-n.httpDone
+		} else if n.httpLn != nil {
+			n.httpLn.Close()
+		}
+		n.bgCancel()
+		n.bg.Wait()
+		if n.leader != nil {
+			n.leader.stop()
 		}
 		if n.scheduler != nil {
 			n.scheduler.stop()
 		}
 		if n.worker != nil {
 			n.worker.stop()
+		}
+		if n.gossip != nil {
+			if err := n.gossip.leave(2 * time.Second); err != nil {
+				n.log.Warn("leave the cluster", "err", err)
+			}
 		}
 		if n.store != nil {
 			if err := n.store.Close(); err != nil {

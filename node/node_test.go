@@ -435,3 +435,10 @@ func TestFollowLogStreamsUntilTheAttemptEnds(t *testing.T) {
 		t.Fatalf("health = %+v, %v", h, err)
 	}
 }
+
+func writeFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(content), 0o644)
+}

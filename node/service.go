@@ -175,7 +175,7 @@ func (n *Node) OpenOutput(ref dataplane.OutputRef) (*dataplane.OutputFile, error
 
 // apply commits a command and turns a business rejection into an error.
 func (n *Node) apply(ctx context.Context, cmd consensus.Command) (*consensus.Result, error) {
-	res, err := n.store.Apply(ctx, cmd)
+	res, err := n.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,133 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/forged-dev/forged/consensus"
+)
+
+// forwardPath is the internal route a follower uses to hand a write to the
+// leader. It carries an encoded command and answers with its Result.
+const forwardPath = "/internal/v1/apply"
+
+// forwardTimeout bounds a write, including waits for a new leader.
+const forwardTimeout = 15 * time.Second
+
+// errNoLeader means no leader was known, or reachable, within the time a
+// write may wait.
+var errNoLeader = fmt.Errorf("no raft leader reachable: %w", consensus.ErrNotLeader)
+
+// propose commits cmd through the leader, wherever it is: directly when
+// this node leads, else forwarded over HTTP. A forwarded write returns only
+// once this node's replica has applied it, so the caller reads its own
+// write. Business rejections are in the result, not the error.
+func (n *Node) propose(ctx context.Context, cmd consensus.Command) (*consensus.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	body, err := consensus.Encode(cmd)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error = errNoLeader
+	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
+		var res *consensus.Result
+		if n.store.IsLeader() {
+			res, err = n.store.Apply(ctx, cmd)
+		} else {
+			res, err = n.forward(ctx, body)
+			if err == nil && res.Index > 0 {
+				err = n.store.WaitForApplied(ctx, res.Index)
+			}
+		}
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, consensus.ErrNotLeader) {
+			return nil, err
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("commit %s: %w", cmd.Type(), lastErr)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// forward sends an encoded command to the leader's API.
+func (n *Node) forward(ctx context.Context, body []byte) (*consensus.Result, error) {
+	id, _ := n.store.Leader()
+	if id == "" {
+		return nil, errNoLeader
+	}
+	m, ok := n.gossip.member(id)
+	if !ok || m.Meta.HTTP == "" {
+		return nil, fmt.Errorf("leader %s has no API address known to gossip: %w", id, consensus.ErrNotLeader)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Meta.HTTP+forwardPath, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := n.httpClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// The leader may have just died: look for the next one.
+		return nil, fmt.Errorf("forward to leader %s: %v: %w", id, err, consensus.ErrNotLeader)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("forward to leader %s: %w", id, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		var res consensus.Result
+		if err := json.Unmarshal(b, &res); err != nil {
+			return nil, fmt.Errorf("forward to leader %s: decode result: %w", id, err)
+		}
+		return &res, nil
+	case http.StatusServiceUnavailable:
+		return nil, fmt.Errorf("leader %s: %s: %w", id, bytes.TrimSpace(b), consensus.ErrNotLeader)
+	default:
+		return nil, fmt.Errorf("forward to leader %s: HTTP %d: %s", id, resp.StatusCode, bytes.TrimSpace(b))
+	}
+}
+
+// handleForwardedApply commits a command forwarded by a follower.
+func (n *Node) handleForwardedApply(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	cmd, err := consensus.Decode(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !n.store.IsLeader() {
+		http.Error(w, "not the leader", http.StatusServiceUnavailable)
+		return
+	}
+	res, err := n.store.Apply(r.Context(), cmd)
+	if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, consensus.ErrClosed) {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(res)
+}
