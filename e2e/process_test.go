@@ -80,8 +80,15 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // loopback port and waits until it says where it listens.
 func startAgent(t *testing.T, dataDir string, extra ...string) *agent {
 	t.Helper()
-	args := append([]string{"agent", "--name", "e2e", "--data-dir", dataDir, "--http", "127.0.0.1:0",
-		"--raft", "127.0.0.1:0", "--slots", "4"}, extra...)
+	return startNamedAgent(t, "e2e", dataDir, append([]string{"--gossip-port", "0"}, extra...)...)
+}
+
+// startNamedAgent runs `forged agent --name NAME` with the given extra
+// flags (which must include --gossip-port).
+func startNamedAgent(t *testing.T, name, dataDir string, extra ...string) *agent {
+	t.Helper()
+	args := append([]string{"agent", "--name", name, "--data-dir", dataDir, "--http", "127.0.0.1:0",
+		"--raft-port", "0", "--slots", "4"}, extra...)
 	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

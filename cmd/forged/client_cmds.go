@@ -121,8 +121,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cluster, cerr := c.Cluster(ctx)
 			if g.json {
-				return printJSON(g.stdout, map[string]any{"runs": runs, "next_cursor": next})
+				out := map[string]any{"runs": runs, "next_cursor": next}
+				if cerr == nil {
+					out["cluster"] = cluster
+				}
+				return printJSON(g.stdout, out)
+			}
+			if cerr == nil {
+				printClusterHealth(g.stdout, cluster)
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tPIPELINE\tSTATUS\tTASKS\tSUBMITTED\tDURATION")

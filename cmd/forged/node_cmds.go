@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,53 +21,98 @@ import (
 
 // nodeFlags are the flags of commands that start a node.
 type nodeFlags struct {
-	name      string
-	dataDir   string
-	http      string
-	raft      string
-	slots     int
-	dataRoots []string
+	name            string
+	dataDir         string
+	http            string
+	bind            string
+	advertise       string
+	raftPort        int
+	gossipPort      int
+	join            []string
+	bootstrapExpect int
+	labels          []string
+	encrypt         string
+	slots           int
+	dataRoots       []string
 }
 
-func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string) {
+func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort int) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.name, "name", "", "node name (default: host name)")
+	fl.StringVar(&f.name, "name", "", "node name, unique in the cluster (default: host name)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the node's state, outputs and logs")
 	fl.StringVar(&f.http, "http", httpDefault, "address:port the API listens on")
-	fl.StringVar(&f.raft, "raft", "127.0.0.1:0", "address:port of the Raft transport")
+	fl.StringVar(&f.bind, "bind", "127.0.0.1", "address Raft and gossip listen on (0.0.0.0 for all; then set --advertise)")
+	fl.StringVar(&f.advertise, "advertise", "", "address other nodes use to reach this one (default: the bind address)")
+	fl.IntVar(&f.raftPort, "raft-port", raftPort, "Raft transport port (0: any free port)")
+	fl.IntVar(&f.gossipPort, "gossip-port", gossipPort, "gossip (memberlist) port, TCP and UDP (0: any free port)")
+	fl.StringArrayVar(&f.join, "join", nil, "gossip address host:port of a cluster member to join (repeatable)")
+	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", -1, "servers that bootstrap the Raft voters together (default: 1 without --join, else 0: join as a worker)")
+	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value for task constraints (repeatable)")
+	fl.StringVar(&f.encrypt, "encrypt", os.Getenv("FORGED_GOSSIP_KEY"), "base64 gossip encryption key of 16, 24 or 32 bytes (env FORGED_GOSSIP_KEY)")
 	fl.IntVar(&f.slots, "slots", runtime.NumCPU(), "tasks this node runs at once")
 	fl.StringArrayVar(&f.dataRoots, "data-root", nil, "directory file ops may read and write under (repeatable; default DATA_DIR/data)")
 }
 
-func (f *nodeFlags) config(g *globals) node.Config {
+func (f *nodeFlags) config(g *globals) (node.Config, error) {
 	cfg := node.DefaultConfig()
 	if f.name != "" {
 		cfg.Name = f.name
 	}
 	cfg.DataDir = f.dataDir
 	cfg.HTTPAddr = f.http
-	cfg.RaftAddr = f.raft
+	cfg.RaftAddr = net.JoinHostPort(f.bind, strconv.Itoa(f.raftPort))
+	cfg.GossipAddr = net.JoinHostPort(f.bind, strconv.Itoa(f.gossipPort))
+	cfg.AdvertiseHost = f.advertise
+	cfg.Join = f.join
+	cfg.BootstrapExpect = f.bootstrapExpect
 	cfg.Slots = f.slots
 	cfg.DataRoots = f.dataRoots
 	cfg.Logger = g.logger()
 	cfg.Version = version
-	return cfg
+	if len(f.labels) > 0 {
+		cfg.Labels = map[string]string{}
+		for _, kv := range f.labels {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return cfg, fmt.Errorf("--label %q: want key=value", kv)
+			}
+			cfg.Labels[k] = v
+		}
+	}
+	if f.encrypt != "" {
+		key, err := base64.StdEncoding.DecodeString(f.encrypt)
+		if err != nil {
+			return cfg, fmt.Errorf("--encrypt: not base64: %w", err)
+		}
+		cfg.GossipKey = key
+	}
+	if (f.bind == "0.0.0.0" || f.bind == "::") && f.advertise == "" {
+		return cfg, fmt.Errorf("--bind %s needs --advertise: the address other nodes reach this one at", f.bind)
+	}
+	return cfg, nil
 }
 
 func newDevCmd(g *globals) *cobra.Command {
 	var f nodeFlags
 	var noExample bool
+	var nodes int
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Start a node on 127.0.0.1 with the bundled examples and run one",
-		Long: `Start a single node for trying forged on one machine. It listens on
-127.0.0.1 only, keeps its data in a temporary directory unless --data-dir is
-given, registers the bundled example pipelines and starts a run of "etl".
-Stop it with Ctrl-C.`,
+		Long: `Start a node for trying forged on one machine (or --nodes N in-process
+nodes forming one cluster). It listens on 127.0.0.1 only, keeps its data in
+a temporary directory unless --data-dir is given, registers the bundled
+example pipelines and starts a run of "etl". Stop it with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg := f.config(g)
+			cfg, err := f.config(g)
+			if err != nil {
+				return err
+			}
+			if nodes > 1 {
+				return runDevCluster(ctx, g, cfg, nodes, !noExample)
+			}
 			if cfg.DataDir == "" {
 				dir, err := os.MkdirTemp("", "forged-dev-")
 				if err != nil {
@@ -107,8 +155,9 @@ Stop it with Ctrl-C.`,
 			return nil
 		},
 	}
-	f.register(cmd, "127.0.0.1:8080")
+	f.register(cmd, "127.0.0.1:8080", 0, 0)
 	cmd.Flags().BoolVar(&noExample, "no-example", false, "register the examples but start no run")
+	cmd.Flags().IntVar(&nodes, "nodes", 1, "in-process nodes forming one cluster (API ports from --http upward)")
 	return cmd
 }
 
@@ -165,7 +214,11 @@ func newAgentCmd(g *globals) *cobra.Command {
 			if f.dataDir == "" {
 				return fmt.Errorf("--data-dir is required: the node keeps its state there")
 			}
-			n, err := node.Open(cmd.Context(), f.config(g))
+			cfg, err := f.config(g)
+			if err != nil {
+				return err
+			}
+			n, err := node.Open(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -175,6 +228,6 @@ func newAgentCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	f.register(cmd, "127.0.0.1:8080")
+	f.register(cmd, "127.0.0.1:8080", 7947, 7946)
 	return cmd
 }

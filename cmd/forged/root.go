@@ -68,6 +68,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newOutputCmd(g),
 		newCancelCmd(g),
 		newValidateCmd(g),
+		newMembersCmd(g),
 	)
 	return root
 }

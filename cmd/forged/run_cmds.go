@@ -44,7 +44,10 @@ not. Relative paths in the spec resolve against the spec's directory unless
 				printSpecError(g, args[0], err)
 				return &exitError{code: 1}
 			}
-			cfg := f.config(g)
+			cfg, err := f.config(g)
+			if err != nil {
+				return err
+			}
 			cfg.HTTPAddr = ""
 			if f.name == "" {
 				cfg.Name = "local"
@@ -87,7 +90,7 @@ not. Relative paths in the spec resolve against the spec's directory unless
 			return finish(g, run)
 		},
 	}
-	f.register(cmd, "")
+	f.register(cmd, "", 0, 0)
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "pipeline parameter name=value (repeatable)")
 	return cmd
 }
