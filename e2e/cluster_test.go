@@ -74,9 +74,10 @@ func startCluster(t *testing.T) *cluster {
 type clusterJSON struct {
 	Leader  string `json:"leader"`
 	Members []struct {
-		Name   string `json:"name"`
-		Status string `json:"status"`
-		Role   string `json:"role"`
+		Name    string `json:"name"`
+		Address string `json:"address"`
+		Status  string `json:"status"`
+		Role    string `json:"role"`
 	} `json:"members"`
 }
 
@@ -212,6 +213,29 @@ func TestClusterSurvivesKillNineOfAWorkerAndOfTheLeader(t *testing.T) {
 			t.Logf("after kill -9 of the %s, %d tasks ran again elsewhere", victimKind, retried)
 			if victimKind == "worker" && retried == 0 {
 				t.Fatal("no task was reassigned off the killed worker")
+			}
+			// The killed node comes back on its data dir, rejoins and
+			// catches up with what happened while it was down.
+			out, _, _ := forged(t, "members", "--json", "--addr", survivor.URL)
+			var info clusterJSON
+			json.Unmarshal([]byte(out), &info)
+			var join []string
+			for _, m := range info.Members {
+				if m.Status == "alive" {
+					join = append(join, "--join", m.Address)
+				}
+			}
+			back := victim.restart(t, join...)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				out, _, code := forged(t, "status", id, "--json", "--addr", back.URL)
+				if code == 0 && decodeRun(t, out).Status == "succeeded" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("restarted node did not catch up: %s", out)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 		})
 	}

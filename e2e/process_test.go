@@ -49,6 +49,8 @@ func TestMain(m *testing.M) {
 // agent is one running `forged agent` process.
 type agent struct {
 	t       *testing.T
+	name    string
+	extra   []string
 	cmd     *exec.Cmd
 	URL     string
 	DataDir string
@@ -94,7 +96,7 @@ func startNamedAgent(t *testing.T, name, dataDir string, extra ...string) *agent
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, cmd: cmd, DataDir: dataDir, out: &syncBuffer{}, exited: make(chan struct{})}
+	a := &agent{t: t, name: name, extra: extra, cmd: cmd, DataDir: dataDir, out: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = a.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -130,6 +132,12 @@ func startNamedAgent(t *testing.T, name, dataDir string, extra ...string) *agent
 		}
 	})
 	return a
+}
+
+// restart starts the agent again on the same data dir with the same flags.
+func (a *agent) restart(t *testing.T, extra ...string) *agent {
+	t.Helper()
+	return startNamedAgent(t, a.name, a.DataDir, append(append([]string(nil), a.extra...), extra...)...)
 }
 
 // kill stops the agent with SIGKILL, as a crash would.

@@ -53,6 +53,14 @@ func TestClusterFormsAndFollowersForwardWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit to a follower: %v", err)
 	}
+	// A consistent read through another follower sees the new run.
+	for _, n := range nodes {
+		if n != leader && n != follower {
+			if _, err := client.New(n.URL()+"/", "").RunConsistent(context.Background(), id); err != nil {
+				t.Fatalf("consistent read on %s: %v", n.Name(), err)
+			}
+		}
+	}
 	// The follower answered only after applying the write: it reads it back.
 	if _, err := follower.Run(id); err != nil {
 		t.Fatalf("follower cannot read the run it acknowledged: %v", err)

@@ -17,6 +17,10 @@ import (
 // leader. It carries an encoded command and answers with its Result.
 const forwardPath = "/internal/v1/apply"
 
+// readIndexPath is the internal route a follower asks the leader's
+// committed index on, for a consistent read.
+const readIndexPath = "/internal/v1/read-index"
+
 // forwardTimeout bounds a write, including waits for a new leader.
 const forwardTimeout = 15 * time.Second
 
@@ -29,6 +33,16 @@ var errNoLeader = fmt.Errorf("no raft leader reachable: %w", consensus.ErrNotLea
 // once this node's replica has applied it, so the caller reads its own
 // write. Business rejections are in the result, not the error.
 func (n *Node) propose(ctx context.Context, cmd consensus.Command) (*consensus.Result, error) {
+	return n.commit(ctx, cmd, true)
+}
+
+// report commits cmd like propose but does not wait for this replica to
+// apply it: the worker's own reports need no read-your-writes.
+func (n *Node) report(ctx context.Context, cmd consensus.Command) (*consensus.Result, error) {
+	return n.commit(ctx, cmd, false)
+}
+
+func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bool) (*consensus.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
 	defer cancel()
 	body, err := consensus.Encode(cmd)
@@ -42,7 +56,7 @@ func (n *Node) propose(ctx context.Context, cmd consensus.Command) (*consensus.R
 			res, err = n.store.Apply(ctx, cmd)
 		} else {
 			res, err = n.forward(ctx, body)
-			if err == nil && res.Index > 0 {
+			if err == nil && waitApplied && res.Index > 0 {
 				err = n.store.WaitForApplied(ctx, res.Index)
 			}
 		}
@@ -130,4 +144,51 @@ func (n *Node) handleForwardedApply(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(res)
+}
+
+// ReadBarrier waits until this replica has applied everything the leader
+// had committed: on the leader a Raft barrier, on a follower the leader's
+// applied index, then a wait for it here.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, forwardTimeout)
+	defer cancel()
+	if n.store.IsLeader() {
+		return n.store.Barrier(ctx)
+	}
+	id, _ := n.store.Leader()
+	m, ok := n.gossip.member(id)
+	if id == "" || !ok || m.Meta.HTTP == "" {
+		return errNoLeader
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.Meta.HTTP+readIndexPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := n.httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("ask leader %s for its index: %v: %w", id, err, consensus.ErrNotLeader)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Index uint64 `json:"index"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+		return fmt.Errorf("ask leader %s for its index: HTTP %s: %w", id, resp.Status, consensus.ErrNotLeader)
+	}
+	return n.store.WaitForApplied(ctx, out.Index)
+}
+
+// handleReadIndex answers a follower's consistent read: after a barrier,
+// everything committed is applied here; the applied index says how far.
+func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
+	if !n.store.IsLeader() {
+		http.Error(w, "not the leader", http.StatusServiceUnavailable)
+		return
+	}
+	if err := n.store.Barrier(r.Context()); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]uint64{"index": n.store.Stats().AppliedIndex})
 }

@@ -152,6 +152,9 @@ func startGossip(cfg gossipConfig) (*gossip, error) {
 	if t.SuspicionMult > 0 {
 		mc.SuspicionMult = t.SuspicionMult
 	}
+	// A node that died and comes back on another address (a restart with
+	// port 0) may take its name back once it has been dead a moment.
+	mc.DeadNodeReclaimTime = time.Second
 	if len(cfg.Key) > 0 {
 		mc.SecretKey = cfg.Key
 	}

@@ -125,6 +125,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 func (n *Node) serveHTTP() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+forwardPath, n.handleForwardedApply)
+	mux.HandleFunc("GET "+readIndexPath, n.handleReadIndex)
 	mux.Handle("/", api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log}))
 	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.httpDone = make(chan struct{})

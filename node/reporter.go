@@ -79,7 +79,7 @@ func (r *reporter) loop(ctx context.Context) {
 			if len(batch) == 0 {
 				break
 			}
-			res, err := r.n.propose(ctx, &consensus.ReportTasks{At: now(), Reports: batch})
+			res, err := r.n.report(ctx, &consensus.ReportTasks{At: now(), Reports: batch})
 			if err != nil {
 				if ctx.Err() != nil {
 					return
