@@ -17,15 +17,20 @@ import (
 
 // fakeBackend serves fixed runs; writes record what they were given.
 type fakeBackend struct {
-	runs      map[string]*dag.Run
-	submitted map[string]any
-	putErr    error
+	runs       map[string]*dag.Run
+	submitted  map[string]any
+	putErr     error
+	barriers   int
+	barrierErr error
 }
 
 func (f *fakeBackend) NodeName() string { return "fake" }
 func (f *fakeBackend) Health() Health   { return Health{Status: "ok", Node: "fake"} }
 func (f *fakeBackend) Cluster() ClusterInfo {
-	return ClusterInfo{Leader: "a", Members: []Member{{Name: "a", Status: "alive", Role: "leader"}, {Name: "b", Status: "dead", Role: "voter"}}}
+	return ClusterInfo{Leader: "a", Term: 3, CommitIndex: 10, AppliedIndex: 9, QueueDepth: 2, Members: []Member{
+		{Name: "a", Address: "127.0.0.1:7946", Status: "alive", Role: "leader", Slots: 2, Running: 1, Version: "dev"},
+		{Name: "b", Address: "127.0.0.1:7956", Status: "suspect", Role: "nonvoter", Slots: 4, Labels: map[string]string{"disk": "ssd"}, Version: "dev"},
+	}}
 }
 func (f *fakeBackend) Ops() []dag.OpSpec                               { return []dag.OpSpec{{Name: "noop"}} }
 func (f *fakeBackend) Pipelines() ([]consensus.PipelineSummary, error) { return nil, nil }
@@ -46,6 +51,10 @@ func (f *fakeBackend) SubmitStored(_ context.Context, p string, v int, params ma
 func (f *fakeBackend) SubmitSpec(_ context.Context, src []byte, params map[string]any) (string, error) {
 	f.submitted = map[string]any{"spec": string(src)}
 	return "run2", nil
+}
+func (f *fakeBackend) ReadBarrier(context.Context) error {
+	f.barriers++
+	return f.barrierErr
 }
 func (f *fakeBackend) CancelRun(context.Context, string, string) error { return nil }
 func (f *fakeBackend) Run(id string) (*dag.Run, error) {
@@ -190,17 +199,51 @@ func TestSubmitNormalizesJSONNumbers(t *testing.T) {
 
 func TestClusterRoutes(t *testing.T) {
 	s, _ := newTestServer()
+
 	rec := do(s, "GET", "/api/v1/cluster", "")
 	var info ClusterInfo
-	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &info) != nil || info.Leader != "a" || len(info.Members) != 2 {
-		t.Fatalf("cluster: %d %s", rec.Code, rec.Body.String())
+	if rec.Code != http.StatusOK {
+		t.Fatalf("cluster: status %d: %s", rec.Code, rec.Body.String())
 	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &info); err != nil {
+		t.Fatalf("cluster: %v: %s", err, rec.Body.String())
+	}
+	if info.Leader != "a" || info.Term != 3 || info.QueueDepth != 2 || len(info.Members) != 2 || info.Members[1].Slots != 4 {
+		t.Fatalf("cluster = %+v", info)
+	}
+
 	rec = do(s, "GET", "/api/v1/nodes/b", "")
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"dead"`) || !strings.Contains(rec.Body.String(), `"leader":false`) {
-		t.Fatalf("node b: %d %s", rec.Code, rec.Body.String())
+	var node map[string]json.RawMessage
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &node) != nil {
+		t.Fatalf("node b: status %d: %s", rec.Code, rec.Body.String())
 	}
+	var m Member
+	if len(node) != 1 || json.Unmarshal(node["member"], &m) != nil {
+		t.Fatalf("node b: want only a member key: %s", rec.Body.String())
+	}
+	if m.Name != "b" || m.Status != "suspect" || m.Role != "nonvoter" || m.Labels["disk"] != "ssd" {
+		t.Fatalf("node b = %+v", m)
+	}
+
 	rec = do(s, "GET", "/api/v1/nodes/zz", "")
-	if rec.Code != 404 || errorCode(t, rec) != "not_found" || !strings.Contains(rec.Body.String(), "a, b") {
-		t.Fatalf("unknown node: %d %s", rec.Code, rec.Body.String())
+	if rec.Code != http.StatusNotFound || errorCode(t, rec) != "not_found" {
+		t.Fatalf("unknown node: status %d: %s", rec.Code, rec.Body.String())
+	}
+	if !strings.Contains(rec.Body.String(), `\"zz\"`) || !strings.Contains(rec.Body.String(), "members: a, b") {
+		t.Fatalf("unknown node: the message should name it and list the members: %s", rec.Body.String())
+	}
+}
+
+func TestConsistentReadsWaitForTheLeader(t *testing.T) {
+	s, fb := newTestServer()
+	if rec := do(s, "GET", "/api/v1/runs/r1", ""); rec.Code != 200 || fb.barriers != 0 {
+		t.Fatalf("plain read: %d, barriers %d", rec.Code, fb.barriers)
+	}
+	if rec := do(s, "GET", "/api/v1/runs/r1?consistent=true", ""); rec.Code != 200 || fb.barriers != 1 {
+		t.Fatalf("consistent read: %d, barriers %d", rec.Code, fb.barriers)
+	}
+	fb.barrierErr = fmt.Errorf("no leader: %w", consensus.ErrNotLeader)
+	if rec := do(s, "GET", "/api/v1/runs/r1?consistent=true", ""); rec.Code != 503 {
+		t.Fatalf("consistent read without a leader: %d", rec.Code)
 	}
 }

@@ -39,6 +39,9 @@ type Backend interface {
 	// CancelRun cancels a run that has not finished.
 	CancelRun(ctx context.Context, id, reason string) error
 
+	// ReadBarrier waits until the local replica has applied every write
+	// the leader had committed when it was called (?consistent=true).
+	ReadBarrier(ctx context.Context) error
 	// Run reads one run from the local replica.
 	Run(id string) (*dag.Run, error)
 	// Runs lists runs, newest first.

@@ -66,7 +66,7 @@ func New(backend Backend, cfg Config) *Server {
 var errNotFound = errors.New("not found")
 
 func (s *Server) routes() {
-	v1 := s.engine.Group("/api/v1")
+	v1 := s.engine.Group("/api/v1", s.consistentReads)
 	v1.GET("/health", s.health)
 	v1.GET("/ops", s.listOps)
 	v1.GET("/cluster", s.getCluster)
@@ -89,6 +89,19 @@ func (s *Server) routes() {
 // ServeHTTP makes the server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.engine.ServeHTTP(w, r)
+}
+
+// consistentReads makes a GET with ?consistent=true wait until this node
+// has applied everything the leader committed, so it reads what the leader
+// would.
+func (s *Server) consistentReads(c *gin.Context) {
+	if c.Request.Method == http.MethodGet && c.Query("consistent") == "true" {
+		if err := s.backend.ReadBarrier(c.Request.Context()); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.Next()
 }
 
 func (s *Server) recoverPanics(c *gin.Context) {

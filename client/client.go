@@ -200,6 +200,13 @@ func (c *Client) Run(ctx context.Context, id string) (*dag.Run, error) {
 	return &r, c.getJSON(ctx, "/api/v1/runs/"+url.PathEscape(id), &r)
 }
 
+// RunConsistent reads one run after the node has caught up with the
+// leader, so it sees every write acknowledged anywhere before the call.
+func (c *Client) RunConsistent(ctx context.Context, id string) (*dag.Run, error) {
+	var r dag.Run
+	return &r, c.getJSON(ctx, "/api/v1/runs/"+url.PathEscape(id)+"?consistent=true", &r)
+}
+
 // RunQuery filters a run listing.
 type RunQuery struct {
 	Pipeline string

@@ -6,32 +6,40 @@ import (
 	"time"
 )
 
-// ClusterInfo is the cluster as one node sees it.
+// ClusterInfo is the cluster as one node sees it (GET /api/v1/cluster).
+// It mirrors api.ClusterInfo field for field so that the client does not
+// import the server's packages.
 type ClusterInfo struct {
-	Leader       string        `json:"leader"`
-	Term         uint64        `json:"term"`
-	CommitIndex  uint64        `json:"commit_index"`
-	AppliedIndex uint64        `json:"applied_index"`
-	Members      []Member      `json:"members"`
-	QueueDepth   int           `json:"queue_depth"`
-	Events       []MemberEvent `json:"events,omitempty"`
+	// Leader is the leader's node name; empty while there is none.
+	Leader       string   `json:"leader"`
+	Term         uint64   `json:"term"`
+	CommitIndex  uint64   `json:"commit_index"`
+	AppliedIndex uint64   `json:"applied_index"`
+	Members      []Member `json:"members"`
+	// QueueDepth is how many tasks wait for a slot.
+	QueueDepth int `json:"queue_depth"`
+	// Events are recent membership changes, newest last.
+	Events []MemberEvent `json:"events,omitempty"`
 }
 
 // Member is one node of the cluster.
 type Member struct {
-	Name     string            `json:"name"`
-	Address  string            `json:"address"`
-	HTTPAddr string            `json:"http_addr"`
-	RaftAddr string            `json:"raft_addr"`
-	Status   string            `json:"status"`
-	Role     string            `json:"role"`
-	Slots    int               `json:"slots"`
-	Running  int               `json:"running"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	Version  string            `json:"version"`
+	Name string `json:"name"`
+	// Address is the node's gossip address (host:port).
+	Address  string `json:"address"`
+	HTTPAddr string `json:"http_addr"`
+	RaftAddr string `json:"raft_addr"`
+	// Status is alive, suspect, dead or left.
+	Status string `json:"status"`
+	// Role is leader, voter, nonvoter or none.
+	Role    string            `json:"role"`
+	Slots   int               `json:"slots"`
+	Running int               `json:"running"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Version string            `json:"version"`
 }
 
-// MemberEvent is one membership change.
+// MemberEvent is one membership change: joined, updated, failed or left.
 type MemberEvent struct {
 	At     time.Time `json:"at"`
 	Node   string    `json:"node"`
@@ -44,7 +52,8 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
 	return &info, c.getJSON(ctx, "/api/v1/cluster", &info)
 }
 
-// Node reads one member by name.
+// Node reads one member by name; an unknown name is an *APIError with
+// status 404 whose message lists the members.
 func (c *Client) Node(ctx context.Context, name string) (*Member, error) {
 	var out struct {
 		Member Member `json:"member"`
