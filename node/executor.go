@@ -46,6 +46,7 @@ func (n *Node) execute(ctx context.Context, run *dag.Run, key attemptKey) dag.Ta
 		logw.Printf("succeeded in %s", time.Since(start).Round(time.Millisecond))
 	}
 	res.LogTail = logw.Tail()
+	n.metrics.taskEnded(res, time.Since(start))
 	return res
 }
 

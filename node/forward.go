@@ -55,6 +55,7 @@ func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bo
 		if n.store.IsLeader() {
 			res, err = n.store.Apply(ctx, cmd)
 		} else {
+			n.metrics.forwardedWrites.Inc()
 			res, err = n.forward(ctx, body)
 			if err == nil && waitApplied && res.Index > 0 {
 				err = n.store.WaitForApplied(ctx, res.Index)

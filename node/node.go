@@ -35,6 +35,7 @@ type Node struct {
 	httpAddr   string
 	httpDone   chan struct{}
 	httpClient *http.Client
+	metrics    *metrics
 
 	// bg owns the node's background goroutines that are not loops of
 	// their own (join retries, bootstrap).
@@ -106,6 +107,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
 	n.specs = newSpecCache(n.store, cfg.Ops)
+	n.metrics = newMetrics(n)
 
 	n.worker = newWorker(n)
 	n.worker.start()
@@ -126,6 +128,7 @@ func (n *Node) serveHTTP() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+forwardPath, n.handleForwardedApply)
 	mux.HandleFunc("GET "+readIndexPath, n.handleReadIndex)
+	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.Handle("/", api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log}))
 	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.httpDone = make(chan struct{})

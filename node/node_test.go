@@ -442,3 +442,29 @@ func writeFile(path, content string) error {
 	}
 	return os.WriteFile(path, []byte(content), 0o644)
 }
+
+func TestMetricsCountTasksAndRaftState(t *testing.T) {
+	n, c, _ := startNode(t)
+	id, err := c.Submit(context.Background(), []byte("name: m\ntasks:\n  - {name: a, op: noop}\n  - {name: b, op: fail, needs: [a]}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, c, id)
+	resp, err := http.Get(n.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`forged_tasks_finished_total{result="succeeded"} 1`,
+		`forged_tasks_finished_total{result="failed"} 1`,
+		"forged_raft_leader 1",
+		"forged_scheduler_assignments_total 2",
+		"forged_scheduler_queue_depth 0",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

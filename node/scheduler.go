@@ -197,10 +197,13 @@ func (s *scheduler) commit(ctx context.Context, batch []consensus.Assignment) er
 	if len(batch) == 0 {
 		return nil
 	}
+	start := time.Now()
 	res, err := s.n.propose(ctx, &consensus.AssignTasks{At: now(), Assignments: batch})
 	if err != nil {
 		return err
 	}
+	s.n.metrics.assignLatency.Observe(time.Since(start).Seconds())
+	s.n.metrics.assignments.Add(float64(len(batch)))
 	for i, item := range res.Items {
 		if item.Error != nil {
 			s.n.log.Debug("assignment refused", "run", batch[i].Run, "task", batch[i].Task, "reason", item.Error.Message)
