@@ -206,11 +206,17 @@ func registerExamples(ctx context.Context, n *node.Node) ([]string, error) {
 
 func newAgentCmd(g *globals) *cobra.Command {
 	var f nodeFlags
+	var configFile string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a forged node until stopped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				if err := applyConfigFile(cmd, configFile); err != nil {
+					return err
+				}
+			}
 			if f.dataDir == "" {
 				return fmt.Errorf("--data-dir is required: the node keeps its state there")
 			}
@@ -229,5 +235,6 @@ func newAgentCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.register(cmd, "127.0.0.1:8080", 7947, 7946)
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML file of settings named like the flags; flags given here win")
 	return cmd
 }
