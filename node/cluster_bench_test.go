@@ -19,8 +19,7 @@ func BenchmarkClusterThroughput(b *testing.B) {
 	leader := nodetest.WaitForLeader(b, nodes)
 	ctx := context.Background()
 
-	b.Run("independent=200", func(b *testing.B) {
-		spec := []byte(chainSpec(200, 1))
+	runAll := func(b *testing.B, spec []byte) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			id, err := leader.SubmitSpec(ctx, spec, nil)
@@ -31,20 +30,13 @@ func BenchmarkClusterThroughput(b *testing.B) {
 				b.Fatalf("run %s", r.Status)
 			}
 		}
+	}
+	b.Run("independent=200", func(b *testing.B) {
+		runAll(b, []byte(chainSpec(200, 1)))
 		b.ReportMetric(float64(200*b.N)/b.Elapsed().Seconds(), "tasks/s")
 	})
 	b.Run("chain=30", func(b *testing.B) {
-		spec := []byte(strings.Replace(chainSpec(1, 30), "name: bench", "name: chain", 1))
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			id, err := leader.SubmitSpec(ctx, spec, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if r := waitLocal(b, leader, id); r.Status != dag.RunSucceeded {
-				b.Fatalf("run %s", r.Status)
-			}
-		}
+		runAll(b, []byte(strings.Replace(chainSpec(1, 30), "name: bench", "name: chain", 1)))
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(30*b.N), "ms/hop")
 	})
 }

@@ -28,7 +28,7 @@ func runDevCluster(ctx context.Context, g *globals, base node.Config, n int, run
 		}
 		defer os.RemoveAll(root)
 	}
-	firstGossip, err := freeLoopbackPort()
+	firstGossip, err := node.FreeLoopbackAddr()
 	if err != nil {
 		return err
 	}
@@ -99,23 +99,4 @@ func runDevCluster(ctx context.Context, g *globals, base node.Config, n int, run
 	<-ctx.Done()
 	fmt.Fprintln(g.stdout, "stopping")
 	return nil
-}
-
-// freeLoopbackPort finds a 127.0.0.1 port free for TCP and UDP.
-func freeLoopbackPort() (string, error) {
-	for i := 0; i < 20; i++ {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := tl.Addr().String()
-		ul, err := net.ListenPacket("udp", addr)
-		tl.Close()
-		if err != nil {
-			continue
-		}
-		ul.Close()
-		return addr, nil
-	}
-	return "", errors.New("no free loopback port for gossip")
 }

@@ -3,7 +3,6 @@ package nodetest
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -16,22 +15,11 @@ import (
 // before it starts.
 func FreeGossipAddr(t testing.TB) string {
 	t.Helper()
-	for i := 0; i < 20; i++ {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := tl.Addr().String()
-		ul, err := net.ListenPacket("udp", addr)
-		tl.Close()
-		if err != nil {
-			continue
-		}
-		ul.Close()
-		return addr
+	addr, err := node.FreeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port for gossip")
-	return ""
+	return addr
 }
 
 // ClusterConfigs returns configs for n nodes named n1..nN that bootstrap
