@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -25,33 +23,46 @@ func newMembersCmd(g *globals) *cobra.Command {
 			if g.json {
 				return printJSON(g.stdout, info)
 			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tADDRESS\tAPI\tSTATUS\tROLE\tSLOTS\tRUNNING\tLABELS\tVERSION")
-			for _, m := range info.Members {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", m.Name, m.Address, dash(m.HTTPAddr), m.Status,
-					m.Role, m.Slots, m.Running, dash(labelText(m.Labels)), m.Version)
-			}
-			return tw.Flush()
+			printMembers(g.stdout, info)
+			return nil
 		},
 	}
 }
 
-func labelText(labels map[string]string) string {
-	var parts []string
-	for k, v := range labels {
-		parts = append(parts, k+"="+v)
+// printMembers prints one row per member. The leader's role reads
+// "leader" even when the node reports it only as a voter.
+func printMembers(w io.Writer, info *client.ClusterInfo) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATUS\tROLE\tSLOTS\tRUNNING\tVERSION")
+	for _, m := range info.Members {
+		role := m.Role
+		if info.Leader != "" && m.Name == info.Leader {
+			role = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", m.Name, dash(m.Address), dash(m.Status),
+			dash(role), m.Slots, m.Running, dash(m.Version))
 	}
-	sort.Strings(parts)
-	return strings.Join(parts, ",")
+	tw.Flush()
 }
 
-// printClusterHealth prints the block `forged status` starts with.
+// printClusterHealth prints the block `forged status` starts with: who
+// leads, how far the log is, how many members gossip sees in each state
+// and how many tasks wait for a slot.
 func printClusterHealth(w io.Writer, info *client.ClusterInfo) {
 	counts := map[string]int{}
 	for _, m := range info.Members {
 		counts[m.Status]++
 	}
-	fmt.Fprintf(w, "cluster: leader %s, term %d, commit %d, applied %d; members %d alive, %d suspect, %d dead, %d left; queue %d\n\n",
-		dash(info.Leader), info.Term, info.CommitIndex, info.AppliedIndex,
-		counts["alive"], counts["suspect"], counts["dead"], counts["left"], info.QueueDepth)
+	leader := info.Leader
+	if leader == "" {
+		leader = "none (no leader elected)"
+	}
+	members := fmt.Sprintf("%d alive, %d suspect, %d dead", counts["alive"], counts["suspect"], counts["dead"])
+	if counts["left"] > 0 {
+		members += fmt.Sprintf(", %d left", counts["left"])
+	}
+	fmt.Fprintf(w, "leader:   %s (term %d)\n", leader, info.Term)
+	fmt.Fprintf(w, "log:      commit %d, applied %d\n", info.CommitIndex, info.AppliedIndex)
+	fmt.Fprintf(w, "members:  %s\n", members)
+	fmt.Fprintf(w, "queue:    %d tasks waiting for a slot\n\n", info.QueueDepth)
 }

@@ -1,6 +1,6 @@
 // Command forged is the forged binary: a node (`dev`, `agent`), an
 // in-process runner (`run`) and a client of a running cluster (`submit`,
-// `status`, `logs`, `output`, `cancel`, `validate`).
+// `status`, `logs`, `output`, `cancel`, `members`, `validate`).
 package main
 
 import (
