@@ -109,7 +109,7 @@ func (s *Server) runEvents(c *gin.Context) {
 			}
 			w.Flush()
 		}
-		if run.Status.Terminal() && !hasActiveTask(run) {
+		if run.Status.Terminal() && !run.HasActiveTask() {
 			fmt.Fprintf(w, "event: end\ndata: {\"status\":%q}\n\n", run.Status)
 			w.Flush()
 			return
@@ -128,15 +128,4 @@ func (s *Server) runEvents(c *gin.Context) {
 			return
 		}
 	}
-}
-
-// hasActiveTask reports whether a task is still queued or running (a
-// cancelled run waits for its running tasks to stop).
-func hasActiveTask(r *dag.Run) bool {
-	for _, t := range r.Tasks {
-		if t.Status == dag.TaskQueued || t.Status == dag.TaskRunning {
-			return true
-		}
-	}
-	return false
 }

@@ -340,3 +340,16 @@ func TestRunFinishWithoutStart(t *testing.T) {
 		t.Errorf("run %+v", r)
 	}
 }
+
+func TestHasActiveTask(t *testing.T) {
+	r := &Run{Tasks: []TaskRun{{Status: TaskSucceeded}, {Status: TaskPending}}}
+	if r.HasActiveTask() {
+		t.Fatal("no task is queued or running")
+	}
+	for _, s := range []TaskStatus{TaskQueued, TaskRunning} {
+		r.Tasks[1].Status = s
+		if !r.HasActiveTask() {
+			t.Fatalf("a %s task is active", s)
+		}
+	}
+}

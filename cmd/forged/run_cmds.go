@@ -118,7 +118,7 @@ func waitLocal(ctx context.Context, n *node.Node, id string, p *progress) (*dag.
 			return nil, err
 		}
 		p.update(run)
-		if run.Status.Terminal() && !activeTasks(run) {
+		if run.Status.Terminal() && !run.HasActiveTask() {
 			p.summary(run)
 			return run, nil
 		}
@@ -133,15 +133,6 @@ func waitLocal(ctx context.Context, n *node.Node, id string, p *progress) (*dag.
 		case <-tick.C:
 		}
 	}
-}
-
-func activeTasks(r *dag.Run) bool {
-	for _, t := range r.Tasks {
-		if t.Status == dag.TaskQueued || t.Status == dag.TaskRunning {
-			return true
-		}
-	}
-	return false
 }
 
 // finish prints the run as JSON when asked and turns its status into the
