@@ -78,6 +78,12 @@ type Run struct {
 	StartedAt   *time.Time     `json:"started_at,omitempty"`
 	FinishedAt  *time.Time     `json:"finished_at,omitempty"`
 	Tasks       []TaskRun      `json:"tasks"`
+
+	// index maps task names to positions in Tasks, built on first use.
+	index map[string]int
+	// changed marks the tasks the state methods touched since the last
+	// TakeChanged, for stores that write tasks one by one.
+	changed []int
 }
 
 // TaskRun is the replicated state of one task in a run.
@@ -140,6 +146,10 @@ type TaskResult struct {
 	Metrics map[string]any `json:"metrics,omitempty"`
 	// Cancelled marks an attempt stopped because its run was cancelled.
 	Cancelled bool `json:"cancelled,omitempty"`
+	// StartedAt is when the worker began the attempt; Finish uses it when
+	// the attempt's start was never recorded (a start and its finish
+	// reported together).
+	StartedAt *time.Time `json:"started_at,omitempty"`
 }
 
 // NewRun builds the initial state of a run of p with resolved params.
@@ -176,10 +186,8 @@ func NewRun(id string, p *Pipeline, version int, params map[string]any, at time.
 
 // Task returns the state of the named task, or nil.
 func (r *Run) Task(name string) *TaskRun {
-	for i := range r.Tasks {
-		if r.Tasks[i].Name == name {
-			return &r.Tasks[i]
-		}
+	if i := r.indexOf(name); i >= 0 {
+		return &r.Tasks[i]
 	}
 	return nil
 }
@@ -266,6 +274,7 @@ func (r *Run) Assign(task, node string, at time.Time) (int, error) {
 	t.QueuedAt = timePtr(at)
 	t.StartedAt, t.FinishedAt, t.NextAttemptAt = nil, nil, nil
 	t.Error, t.LogTail = "", ""
+	r.touch(t)
 	return t.Attempt, nil
 }
 
@@ -280,6 +289,7 @@ func (r *Run) Start(task string, attempt int, at time.Time) error {
 	}
 	t.Status = TaskRunning
 	t.StartedAt = timePtr(at)
+	r.touch(t)
 	if r.Status == RunPending {
 		r.Status = RunRunning
 		r.StartedAt = timePtr(at)
@@ -299,7 +309,12 @@ func (r *Run) Finish(task string, attempt int, res TaskResult, at time.Time) err
 	if t.Status != TaskQueued && t.Status != TaskRunning {
 		return fmt.Errorf("%w: finish %s while %s", ErrBadTransition, task, t.Status)
 	}
-	if t.StartedAt == nil {
+	r.touch(t)
+	switch {
+	case t.StartedAt != nil:
+	case res.StartedAt != nil && !res.StartedAt.After(at):
+		t.StartedAt = timePtr(*res.StartedAt)
+	default:
 		t.StartedAt = timePtr(at)
 	}
 	if r.Status == RunPending {
@@ -347,6 +362,7 @@ func (r *Run) Lost(task string, attempt int, reason string, at time.Time) error 
 	if t.Status != TaskQueued && t.Status != TaskRunning {
 		return fmt.Errorf("%w: lose %s while %s", ErrBadTransition, task, t.Status)
 	}
+	r.touch(t)
 	if r.Status == RunCancelled {
 		t.Status = TaskCancelled
 		t.FinishedAt = timePtr(at)
@@ -385,6 +401,7 @@ func (r *Run) Cancel(reason string, at time.Time) ([]string, error) {
 			t.Status = TaskCancelled
 			t.FinishedAt = timePtr(at)
 			t.NextAttemptAt = nil
+			r.touch(t)
 		}
 	}
 	if reason == "" {
@@ -411,6 +428,7 @@ func (r *Run) Fail(reason string, at time.Time) {
 			t.Status = TaskCancelled
 			t.FinishedAt = timePtr(at)
 			t.NextAttemptAt = nil
+			r.touch(t)
 		}
 	}
 	r.Status = RunFailed
@@ -439,6 +457,7 @@ func (r *Run) skipDownstream(failed string, at time.Time) {
 			t.Status = TaskSkipped
 			t.Error = "upstream task " + u + " did not succeed"
 			t.FinishedAt = timePtr(at)
+			r.touch(t)
 			queue = append(queue, t.Name)
 		}
 	}
