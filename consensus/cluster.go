@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -46,14 +47,37 @@ func (s *Store) BootstrapCluster(servers []Server) error {
 func (s *Store) WaitForApplied(ctx context.Context, index uint64) error {
 	changes, unsubscribe := s.Subscribe()
 	defer unsubscribe()
+	// The index may be a barrier or no-op entry, which raft keeps from the
+	// FSM: then the FSM is done once raft applied past it and the FSM holds
+	// the last entry at or below it that it does see.
+	var tick <-chan time.Time
+	need, known := uint64(0), false
 	for s.fsm.applied.Load() < index {
 		if s.isClosed() {
 			return fmt.Errorf("wait for index %d: %w", index, ErrClosed)
+		}
+		if s.raft.AppliedIndex() >= index {
+			if !known {
+				n, err := s.lastFSMEntry(index)
+				if err != nil {
+					return fmt.Errorf("wait for index %d: %w", index, err)
+				}
+				need, known = n, true
+			}
+			if s.fsm.applied.Load() >= need {
+				return nil
+			}
+		}
+		if tick == nil {
+			t := time.NewTicker(2 * time.Millisecond)
+			defer t.Stop()
+			tick = t.C
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for index %d: %w", index, ctxErr(ctx))
 		case <-changes:
+		case <-tick:
 		}
 	}
 	return nil

@@ -82,10 +82,12 @@ type SubmitRun struct {
 }
 
 // AssignTasks queues the next attempt of each task on a node. Items are
-// applied independently.
+// applied independently. With Place set, ready tasks are then placed on
+// its nodes (see Placement).
 type AssignTasks struct {
 	At          time.Time    `json:"at"`
 	Assignments []Assignment `json:"assignments"`
+	Place       *Placement   `json:"place,omitempty"`
 }
 
 // Assignment places one task of one run on a node.
@@ -96,10 +98,12 @@ type Assignment struct {
 }
 
 // ReportTasks records what workers say about their attempts. Items are
-// applied independently.
+// applied independently. With Place set, the tasks the reports made ready
+// (and any others waiting) are then placed on its nodes, in the same entry.
 type ReportTasks struct {
 	At      time.Time    `json:"at"`
 	Reports []TaskReport `json:"reports"`
+	Place   *Placement   `json:"place,omitempty"`
 }
 
 // ReportKind says what happened to an attempt.
@@ -174,6 +178,8 @@ type Result struct {
 	Version int        `json:"version,omitempty"`
 	// Items has one entry per assignment or report, in the same order.
 	Items []ItemResult `json:"items,omitempty"`
+	// Placed are the assignments a Placement made.
+	Placed []Assignment `json:"placed,omitempty"`
 	// Index is the raft log index the command was committed at; a node
 	// that forwarded the command waits for it before answering.
 	Index uint64 `json:"index,omitempty"`

@@ -8,3 +8,6 @@ func FSMCounters(s *Store) (commits, commands uint64) {
 
 // FSMApplied is the applied index stored with the state.
 func FSMApplied(s *Store) uint64 { return s.fsm.applied.Load() }
+
+// StatePath is where a store in dir keeps its state file.
+func StatePath(dir string) string { return statePath(dir) }

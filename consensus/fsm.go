@@ -24,6 +24,9 @@ type fsm struct {
 	path string
 	log  *slog.Logger
 	proc processor
+	// live is the in-memory copy of the active runs; the processor
+	// changes it, readers see its published views.
+	live *liveRuns
 
 	mu sync.RWMutex
 	db *bbolt.DB
@@ -43,18 +46,42 @@ var _ raft.BatchingFSM = (*fsm)(nil)
 // boltOptions opens state files. The timeout turns a second process on the
 // same directory into an error instead of a hang; the initial mmap keeps
 // a growing file from waiting on a snapshot's open read transaction.
+// Commits do not fsync: see durability.go for why that is safe.
 func boltOptions() *bbolt.Options {
-	return &bbolt.Options{Timeout: time.Second, InitialMmapSize: 64 << 20}
+	return &bbolt.Options{Timeout: time.Second, InitialMmapSize: 64 << 20, NoSync: true}
 }
 
 func openFSM(path string, log *slog.Logger) (*fsm, error) {
+	if _, err := checkUncleanState(path, log); err != nil {
+		return nil, err
+	}
 	db, err := openState(path)
 	if err != nil {
 		return nil, err
 	}
-	f := &fsm{path: path, log: log, db: db}
+	if err := writeMarker(path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	live := &liveRuns{}
+	f := &fsm{path: path, log: log, db: db, live: live, proc: processor{live: live}}
 	f.applied.Store(readApplied(db))
+	if err := f.reloadLive(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return f, nil
+}
+
+// reloadLive rebuilds the live runs from the state file and publishes
+// them. It runs before raft starts and on raft's FSM goroutine.
+func (f *fsm) reloadLive() error {
+	f.live.reset()
+	if err := f.view(f.live.ensure); err != nil {
+		return err
+	}
+	f.live.publish()
+	return nil
 }
 
 // openState opens (or creates) a state file and checks its layout.
@@ -129,12 +156,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		return out
 	case err != nil:
 		// The state file can no longer follow the log; carrying on would
-		// let this node diverge.
+		// let this node diverge (the live runs may hold half a batch).
 		panic(fmt.Sprintf("consensus: write state: %v", err))
 	}
 	f.applied.Store(last)
 	f.commits.Add(1)
 	f.commands.Add(commands)
+	f.live.publish()
 	f.subs.notify()
 	return out
 }
@@ -161,10 +189,14 @@ func (f *fsm) close() error {
 	if db == nil {
 		return nil
 	}
+	if err := db.Sync(); err != nil {
+		db.Close()
+		return fmt.Errorf("sync %s: %w", f.path, err)
+	}
 	if err := db.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", f.path, err)
 	}
-	return nil
+	return removeMarker(f.path)
 }
 
 // notifier wakes subscribers after state changes. Each subscriber has a

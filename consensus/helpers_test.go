@@ -48,7 +48,7 @@ func apply(t *testing.T, db *bbolt.DB, cmd Command) *Result {
 	}
 	var res *Result
 	if err := db.Update(func(tx *bbolt.Tx) (err error) {
-		res, err = processor{}.apply(tx, dec)
+		res, err = processor{live: &liveRuns{}}.apply(tx, dec)
 		return err
 	}); err != nil {
 		t.Fatalf("apply %s: %v", cmd.Type(), err)

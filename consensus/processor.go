@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -17,10 +18,16 @@ import (
 // Result and leaves the transaction untouched, so that many commands can
 // share one transaction; an error means the state could not be written and
 // the FSM must stop.
-type processor struct{}
+type processor struct {
+	// live holds the active runs in memory; it must not be nil.
+	live *liveRuns
+}
 
 // apply dispatches one command.
 func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
+	if err := p.live.ensure(tx); err != nil {
+		return nil, err
+	}
 	switch c := cmd.(type) {
 	case *PutPipeline:
 		return p.putPipeline(tx, c)
@@ -158,22 +165,25 @@ func (p processor) submitRun(tx *bbolt.Tx, c *SubmitRun) (*Result, error) {
 	if err := tx.Bucket(bucketPipelineRuns).Put(pipelineRunKey(run.Pipeline, run.ID), nil); err != nil {
 		return nil, err
 	}
-	if err := saveRun(tx, run); err != nil {
+	if err := saveNewRun(tx, run); err != nil {
 		return nil, err
 	}
+	p.live.update(run)
 	return &Result{RunID: run.ID, Version: run.Version}, nil
 }
 
-// runSet loads each run a batch touches once and writes back those that
-// changed, in the order they were first touched.
+// runSet finds each run a command touches once (in memory when active,
+// else in the state file) and writes back the tasks that changed, in the
+// order the runs were first touched.
 type runSet struct {
 	tx    *bbolt.Tx
+	live  *liveRuns
 	runs  map[string]*dag.Run
 	dirty []*dag.Run
 }
 
-func newRunSet(tx *bbolt.Tx) *runSet {
-	return &runSet{tx: tx, runs: map[string]*dag.Run{}}
+func (p processor) newRunSet(tx *bbolt.Tx) *runSet {
+	return &runSet{tx: tx, live: p.live, runs: map[string]*dag.Run{}}
 }
 
 // get returns the run, or nil with a not_found rejection.
@@ -183,9 +193,11 @@ func (s *runSet) get(id string) (*dag.Run, *Rejection, error) {
 		if rej := validKey("run id", id, maxRunIDLen); rej != nil {
 			return nil, rej, nil
 		}
-		var err error
-		if r, err = loadRun(s.tx, id); err != nil {
-			return nil, nil, err
+		if r = s.live.get(id); r == nil {
+			var err error
+			if r, err = loadRun(s.tx, id); err != nil {
+				return nil, nil, err
+			}
 		}
 		s.runs[id] = r
 	}
@@ -204,17 +216,44 @@ func (s *runSet) changed(r *dag.Run) {
 	s.dirty = append(s.dirty, r)
 }
 
+// save writes the changed tasks and headers, and brings the live copies
+// up to date.
 func (s *runSet) save() error {
 	for _, r := range s.dirty {
-		if err := saveRun(s.tx, r); err != nil {
+		if err := saveRun(s.tx, r, r.TakeChanged()); err != nil {
 			return err
 		}
+		s.live.update(r)
 	}
+	s.dirty = s.dirty[:0]
 	return nil
 }
 
+// place assigns ready tasks as pl asks, after the command's items were
+// saved, and records what it placed in res.
+func (s *runSet) place(pl *Placement, at time.Time, res *Result) error {
+	if pl == nil || len(pl.Nodes) == 0 || len(pl.Nodes) > maxPlacementNodes {
+		return nil
+	}
+	for _, a := range Plan(s.live.views(), pl.Nodes, at) {
+		run, rej, err := s.get(a.Run)
+		if err != nil {
+			return err
+		}
+		if rej != nil {
+			continue
+		}
+		if _, err := run.Assign(a.Task, a.Node, at); err != nil {
+			continue // Plan only offers assignable tasks; be safe anyway
+		}
+		s.changed(run)
+		res.Placed = append(res.Placed, a)
+	}
+	return s.save()
+}
+
 func (p processor) assignTasks(tx *bbolt.Tx, c *AssignTasks) (*Result, error) {
-	set := newRunSet(tx)
+	set := p.newRunSet(tx)
 	res := &Result{Items: make([]ItemResult, len(c.Assignments))}
 	for i, a := range c.Assignments {
 		item := &res.Items[i]
@@ -238,11 +277,14 @@ func (p processor) assignTasks(tx *bbolt.Tx, c *AssignTasks) (*Result, error) {
 		item.Attempt = attempt
 		set.changed(run)
 	}
-	return res, set.save()
+	if err := set.save(); err != nil {
+		return nil, err
+	}
+	return res, set.place(c.Place, c.At, res)
 }
 
 func (p processor) reportTasks(tx *bbolt.Tx, c *ReportTasks) (*Result, error) {
-	set := newRunSet(tx)
+	set := p.newRunSet(tx)
 	res := &Result{Items: make([]ItemResult, len(c.Reports))}
 	for i := range c.Reports {
 		rep := &c.Reports[i]
@@ -286,7 +328,10 @@ func (p processor) reportTasks(tx *bbolt.Tx, c *ReportTasks) (*Result, error) {
 		}
 		set.changed(run)
 	}
-	return res, set.save()
+	if err := set.save(); err != nil {
+		return nil, err
+	}
+	return res, set.place(c.Place, c.At, res)
 }
 
 func checkReport(i int, rep *TaskReport) *Rejection {
@@ -324,7 +369,7 @@ func heldBy(outs []dag.OutputMeta, node string) []dag.OutputMeta {
 }
 
 func (p processor) cancelRun(tx *bbolt.Tx, c *CancelRun) (*Result, error) {
-	set := newRunSet(tx)
+	set := p.newRunSet(tx)
 	run, rej, err := set.get(c.RunID)
 	if err != nil || rej != nil {
 		return rejected(rej), err
@@ -337,7 +382,7 @@ func (p processor) cancelRun(tx *bbolt.Tx, c *CancelRun) (*Result, error) {
 }
 
 func (p processor) failRun(tx *bbolt.Tx, c *FailRun) (*Result, error) {
-	set := newRunSet(tx)
+	set := p.newRunSet(tx)
 	run, rej, err := set.get(c.RunID)
 	if err != nil || rej != nil {
 		return rejected(rej), err

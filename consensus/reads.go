@@ -65,6 +65,26 @@ func (s *Store) Run(id string) (*dag.Run, error) {
 	return run, err
 }
 
+// RunHeader returns a run without its tasks (Tasks is nil) from the local
+// replica: one small record however many tasks the run has. It is for
+// loops that only watch a run's status. The error wraps ErrNotFound when
+// there is no such run.
+func (s *Store) RunHeader(id string) (*dag.Run, error) {
+	var run dag.Run
+	var found bool
+	err := s.fsm.view(func(tx *bbolt.Tx) (err error) {
+		found, err = getJSON(tx.Bucket(bucketRuns), []byte(id), &run)
+		return err
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("read run %s: %w", id, err)
+	case !found:
+		return nil, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	return &run, nil
+}
+
 // Runs lists runs from the local replica, newest first, and returns the
 // cursor of the next page ("" when there is none).
 func (s *Store) Runs(q RunQuery) ([]*dag.Run, string, error) {
@@ -79,7 +99,8 @@ func (s *Store) Runs(q RunQuery) ([]*dag.Run, string, error) {
 
 // ActiveRuns returns the runs that still need work, oldest first: those
 // not yet terminal and those with an attempt still queued or running. It
-// reads an index, not every run.
+// reads an index, not every run, but decodes each run it returns whole;
+// loops that run on every change use Active.
 func (s *Store) ActiveRuns() ([]*dag.Run, error) {
 	var runs []*dag.Run
 	err := s.fsm.view(func(tx *bbolt.Tx) (err error) {
@@ -87,6 +108,28 @@ func (s *Store) ActiveRuns() ([]*dag.Run, error) {
 		return err
 	})
 	return runs, err
+}
+
+// Active returns a summary of each run that still needs work, oldest
+// first, as of the last applied batch. It costs no decoding: the views
+// are built once per change by the FSM and shared; do not modify them.
+func (s *Store) Active() []*ActiveRun { return s.fsm.live.current() }
+
+// Task returns one task of a run from the local replica, or an error
+// wrapping ErrNotFound.
+func (s *Store) Task(runID, task string) (*dag.TaskRun, error) {
+	var t *dag.TaskRun
+	err := s.fsm.view(func(tx *bbolt.Tx) (err error) {
+		t, err = loadTask(tx, runID, task)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read task %s/%s: %w", runID, task, err)
+	}
+	if t == nil {
+		return nil, fmt.Errorf("task %s/%s: %w", runID, task, ErrNotFound)
+	}
+	return t, nil
 }
 
 // Pipeline returns one version of a pipeline (0: the latest), or an error

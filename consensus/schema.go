@@ -23,9 +23,15 @@ var (
 	// bucketVersions maps name 0x00 version(uint32 BE) to a
 	// PipelineVersion.
 	bucketVersions = []byte("pipeline_versions")
-	// bucketRuns maps a run ID to its dag.Run. Run IDs sort by time, so the
-	// bucket iterates oldest first.
+	// bucketRuns maps a run ID to its header: the dag.Run without its
+	// tasks. Run IDs sort by time, so the bucket iterates oldest first.
 	bucketRuns = []byte("runs")
+	// bucketTasks maps runID 0x00 task name to that task's dag.TaskRun, so
+	// a transition rewrites one small record, not the whole run.
+	bucketTasks = []byte("run_tasks")
+	// bucketTaskOrder maps a run ID to the names of its tasks in spec
+	// order (a JSON array), written once when the run is submitted.
+	bucketTaskOrder = []byte("run_task_order")
 	// bucketActive holds the IDs of runs that still need work or
 	// attention (see runActive); values are empty.
 	bucketActive = []byte("active_runs")
@@ -33,15 +39,17 @@ var (
 	// values.
 	bucketPipelineRuns = []byte("pipeline_runs")
 
-	allBuckets = [][]byte{bucketMeta, bucketPipelines, bucketVersions, bucketRuns, bucketActive, bucketPipelineRuns}
+	allBuckets = [][]byte{bucketMeta, bucketPipelines, bucketVersions, bucketRuns, bucketTasks,
+		bucketTaskOrder, bucketActive, bucketPipelineRuns}
 
 	keyApplied = []byte("applied_index")
 	keySchema  = []byte("schema")
 )
 
 // schemaVersion is the layout above; a state file from a newer release is
-// refused rather than misread.
-const schemaVersion = 1
+// refused rather than misread, one from an older release is migrated.
+// Version 1 kept each run, tasks included, in one record.
+const schemaVersion = 2
 
 // Bounds on keys, well under bbolt's limit, so that a command can never
 // make a put fail half way through a batch.
@@ -67,6 +75,34 @@ func initState(tx *bbolt.Tx) error {
 	case binary.BigEndian.Uint64(v) > schemaVersion:
 		return fmt.Errorf("state was written by a newer forged (schema %d, this build reads %d)",
 			binary.BigEndian.Uint64(v), schemaVersion)
+	case binary.BigEndian.Uint64(v) == 1:
+		if err := migrateRunsV1(tx); err != nil {
+			return fmt.Errorf("migrate state from schema 1: %w", err)
+		}
+		return meta.Put(keySchema, u64(schemaVersion))
+	}
+	return nil
+}
+
+// migrateRunsV1 splits each whole-run record of schema 1 into a header,
+// its task order and one record per task.
+func migrateRunsV1(tx *bbolt.Tx) error {
+	var runs []*dag.Run
+	err := tx.Bucket(bucketRuns).ForEach(func(k, v []byte) error {
+		var r dag.Run
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode run %q: %w", k, err)
+		}
+		runs = append(runs, &r)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if err := saveNewRun(tx, r); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -158,20 +194,79 @@ func loadVersion(tx *bbolt.Tx, name string, version int) (*PipelineVersion, erro
 	return &v, nil
 }
 
-// loadRun returns the run, or nil when there is none.
+func taskKey(runID, task string) []byte {
+	k := make([]byte, 0, len(runID)+1+len(task))
+	k = append(k, runID...)
+	k = append(k, 0)
+	return append(k, task...)
+}
+
+// loadRun returns the run with its tasks in spec order, or nil when there
+// is none.
 func loadRun(tx *bbolt.Tx, id string) (*dag.Run, error) {
 	var r dag.Run
 	ok, err := getJSON(tx.Bucket(bucketRuns), []byte(id), &r)
 	if err != nil || !ok {
 		return nil, err
 	}
+	var order []string
+	if _, err := getJSON(tx.Bucket(bucketTaskOrder), []byte(id), &order); err != nil {
+		return nil, err
+	}
+	tasks := tx.Bucket(bucketTasks)
+	r.Tasks = make([]dag.TaskRun, len(order))
+	for i, name := range order {
+		ok, err := getJSON(tasks, taskKey(id, name), &r.Tasks[i])
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("run %s: task %s is missing from the state", id, name)
+		}
+	}
 	return &r, nil
 }
 
-// saveRun writes the run and keeps the active index in step with it.
-func saveRun(tx *bbolt.Tx, r *dag.Run) error {
-	if err := putJSON(tx.Bucket(bucketRuns), []byte(r.ID), r); err != nil {
+// loadTask returns one task of a run, or nil when there is none.
+func loadTask(tx *bbolt.Tx, runID, task string) (*dag.TaskRun, error) {
+	var t dag.TaskRun
+	ok, err := getJSON(tx.Bucket(bucketTasks), taskKey(runID, task), &t)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// saveNewRun writes a whole run: header, task order and every task.
+func saveNewRun(tx *bbolt.Tx, r *dag.Run) error {
+	order := make([]string, len(r.Tasks))
+	for i := range r.Tasks {
+		order[i] = r.Tasks[i].Name
+	}
+	if err := putJSON(tx.Bucket(bucketTaskOrder), []byte(r.ID), order); err != nil {
 		return err
+	}
+	all := make([]int, len(r.Tasks))
+	for i := range all {
+		all[i] = i
+	}
+	r.TakeChanged()
+	return saveRun(tx, r, all)
+}
+
+// saveRun writes the run's header and the given tasks, and keeps the
+// active index in step with the run.
+func saveRun(tx *bbolt.Tx, r *dag.Run, changed []int) error {
+	header := *r
+	header.Tasks = nil
+	if err := putJSON(tx.Bucket(bucketRuns), []byte(r.ID), &header); err != nil {
+		return err
+	}
+	tasks := tx.Bucket(bucketTasks)
+	for _, i := range changed {
+		if err := putJSON(tasks, taskKey(r.ID, r.Tasks[i].Name), &r.Tasks[i]); err != nil {
+			return err
+		}
 	}
 	active := tx.Bucket(bucketActive)
 	if runActive(r) {

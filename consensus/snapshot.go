@@ -84,6 +84,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.swap(tmp, idx); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
+	if err := f.reloadLive(); err != nil {
+		return fmt.Errorf("restore snapshot: %w", err)
+	}
 	f.log.Info("restored state from snapshot", "index", idx)
 	f.subs.notify()
 	return nil

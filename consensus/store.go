@@ -82,7 +82,7 @@ func Open(cfg Config) (*Store, error) {
 func (s *Store) start() (err error) {
 	cfg := s.cfg
 
-	if s.fsm, err = openFSM(filepath.Join(cfg.Dir, stateDBFile), s.log); err != nil {
+	if s.fsm, err = openFSM(statePath(cfg.Dir), s.log); err != nil {
 		return fmt.Errorf("open state: %w", err)
 	}
 	s.bolt, err = raftboltdb.New(raftboltdb.Options{

@@ -18,11 +18,15 @@ func waitLocal(b *testing.B, n *node.Node, id string) *dag.Run {
 	defer unsubscribe()
 	deadline := time.After(time.Minute)
 	for {
-		r, err := n.Run(id)
+		h, err := n.RunHeader(id)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if r.Status.Terminal() {
+		if h.Status.Terminal() {
+			r, err := n.Run(id)
+			if err != nil {
+				b.Fatal(err)
+			}
 			return r
 		}
 		select {

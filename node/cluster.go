@@ -11,7 +11,6 @@ import (
 
 	"github.com/forged-dev/forged/api"
 	"github.com/forged-dev/forged/consensus"
-	"github.com/forged-dev/forged/dag"
 )
 
 // slogWriter passes memberlist's log lines to the node's logger at debug.
@@ -175,6 +174,7 @@ func (l *leaderLoop) loop(ctx context.Context) {
 		case <-tick.C:
 		case <-l.n.gossip.changed:
 			// Give the scheduler the same news: dead nodes' tasks move.
+			l.n.forgetPlacementNodes()
 			l.n.scheduler.poke()
 		}
 	}
@@ -277,17 +277,12 @@ func (n *Node) Cluster() api.ClusterInfo {
 		roles[st.LeaderID] = "leader"
 	}
 	running := map[string]int{}
-	if runs, err := n.store.ActiveRuns(); err == nil {
-		now := time.Now()
-		for _, r := range runs {
-			info.QueueDepth += len(r.Ready(now))
-			for _, t := range r.Tasks {
-				if t.Status == dag.TaskQueued || t.Status == dag.TaskRunning {
-					running[t.Node]++
-				}
-			}
+	for _, r := range n.store.Active() {
+		for _, a := range r.Attempts {
+			running[a.Node]++
 		}
 	}
+	info.QueueDepth = queueDepth(n)
 	for _, m := range n.gossip.list() {
 		role := roles[m.Name]
 		if role == "" {

@@ -131,7 +131,9 @@ tasks:
 	if rows := run.Task("use").Outputs[0].Rows; rows != 3 {
 		t.Fatalf("use has %d rows, want 3", rows)
 	}
-	// Any node serves the output that n3 holds, once it has a copy.
+	// Any node serves the output that n3 holds, once it has a copy; reads
+	// are from the local replica, so first wait for n3 to apply the end.
+	waitReplica(t, nodes[2], id)
 	var buf bytes.Buffer
 	if _, err := client.New(nodes[2].URL(), "").Output(context.Background(), id, "use", "out", "csv", 0, &buf); err != nil || strings.Count(buf.String(), "\n") != 4 {
 		t.Fatalf("output from its holder = %q, %v", buf.String(), err)
@@ -225,4 +227,19 @@ func TestTasksOfANodeThatLeavesAreReassigned(t *testing.T) {
 		t.Fatal("no task moved off the node that left")
 	}
 	t.Logf("%d tasks moved off %s; run done %s after it left", moved, victim.Name(), time.Since(start).Round(time.Millisecond))
+}
+
+// waitReplica waits until n's own replica shows the run finished.
+func waitReplica(t *testing.T, n *node.Node, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if r, err := n.Run(id); err == nil && r.Status.Terminal() && !r.HasActiveTask() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s did not apply the end of run %s", n.Name(), id)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/forged-dev/forged/consensus"
 	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/dataplane"
 	"github.com/forged-dev/forged/ops"
@@ -26,7 +27,7 @@ const stopGrace = 5 * time.Second
 
 // execute runs one attempt of a task and returns its result. It never
 // panics: an op that panics fails the attempt with the panic's message.
-func (n *Node) execute(ctx context.Context, run *dag.Run, key attemptKey) dag.TaskResult {
+func (n *Node) execute(ctx context.Context, run *consensus.ActiveRun, key attemptKey) dag.TaskResult {
 	logPath, err := n.LogFile(key.Run, key.Task, key.Attempt)
 	if err != nil {
 		return dag.TaskResult{Error: err.Error()}
@@ -50,7 +51,7 @@ func (n *Node) execute(ctx context.Context, run *dag.Run, key attemptKey) dag.Ta
 	return res
 }
 
-func (n *Node) runAttempt(ctx context.Context, run *dag.Run, key attemptKey, logw *taskLog) dag.TaskResult {
+func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key attemptKey, logw *taskLog) dag.TaskResult {
 	p, err := n.specs.get(run.Pipeline, run.Version)
 	if err != nil {
 		return dag.TaskResult{Error: err.Error()}
@@ -74,7 +75,7 @@ func (n *Node) runAttempt(ctx context.Context, run *dag.Run, key attemptKey, log
 		defer cancel()
 	}
 
-	a := &attempt{ctx: ctx, node: n, run: run, runID: key.Run, task: task, mem: memory.DefaultAllocator}
+	a := &attempt{ctx: ctx, node: n, runID: key.Run, task: task, mem: memory.DefaultAllocator}
 	defer a.cleanup()
 	env := &ops.Env{
 		Task:      task,
@@ -126,7 +127,6 @@ func (n *Node) runAttempt(ctx context.Context, run *dag.Run, key attemptKey, log
 type attempt struct {
 	ctx   context.Context
 	node  *Node
-	run   *dag.Run
 	runID string
 	task  *dag.Task
 	mem   memory.Allocator
@@ -143,7 +143,7 @@ func (a *attempt) inputs() []ops.Input {
 	for i, need := range a.task.Needs {
 		ref := dataplane.OutputRef{Run: a.runID, Task: need.Task, Output: need.Output}
 		in[i] = ops.Input{Need: need, Open: func() (array.RecordReader, error) {
-			f, err := a.node.openInput(a.ctx, a.run, ref)
+			f, err := a.node.openInput(a.ctx, ref)
 			if err != nil {
 				return nil, fmt.Errorf("open input %s: %w", need, err)
 			}

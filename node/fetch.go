@@ -10,7 +10,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/dataplane"
 )
 
@@ -21,13 +20,13 @@ var fetchLocks sync.Map // output ref string -> *sync.Mutex
 // openInput opens an upstream output, pulling it first from the node that
 // holds it when this node does not. The copy streams batch by batch into
 // the local store, so later readers here find it.
-func (n *Node) openInput(ctx context.Context, run *dag.Run, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
+func (n *Node) openInput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
 	f, err := n.data.Open(ref)
 	if !errors.Is(err, dataplane.ErrOutputNotFound) {
 		return f, err
 	}
 	holder := ""
-	if t := run.Task(ref.Task); t != nil {
+	if t, err := n.store.Task(ref.Run, ref.Task); err == nil {
 		for _, o := range t.Outputs {
 			if o.Name == ref.Output {
 				holder = o.Node
@@ -58,7 +57,9 @@ func (n *Node) fetchOutput(ctx context.Context, holder string, ref dataplane.Out
 	if m.Status == statusDead || m.Status == statusLeft {
 		return fmt.Errorf("fetch %s: node %s that holds it is %s", ref, holder, m.Status)
 	}
-	u := fmt.Sprintf("http://%s/api/v1/runs/%s/tasks/%s/outputs/%s?format=arrow", m.Meta.HTTP,
+	// consistent=true: the holder may not yet have applied the entry that
+	// finished the producer (the consumer was placed in that same entry).
+	u := fmt.Sprintf("http://%s/api/v1/runs/%s/tasks/%s/outputs/%s?format=arrow&consistent=true", m.Meta.HTTP,
 		url.PathEscape(ref.Run), url.PathEscape(ref.Task), url.PathEscape(ref.Output))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

@@ -53,7 +53,7 @@ func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bo
 	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
 		var res *consensus.Result
 		if n.store.IsLeader() {
-			res, err = n.store.Apply(ctx, cmd)
+			res, err = n.applyAsLeader(ctx, cmd)
 		} else {
 			n.metrics.forwardedWrites.Inc()
 			res, err = n.forward(ctx, body)
@@ -134,7 +134,7 @@ func (n *Node) handleForwardedApply(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not the leader", http.StatusServiceUnavailable)
 		return
 	}
-	res, err := n.store.Apply(r.Context(), cmd)
+	res, err := n.applyAsLeader(r.Context(), cmd)
 	if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, consensus.ErrClosed) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -192,4 +192,58 @@ func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]uint64{"index": n.store.Stats().AppliedIndex})
+}
+
+// placementTTL is how long the leader reuses its list of live workers for
+// the placements it adds to task reports.
+const placementTTL = 100 * time.Millisecond
+
+// applyAsLeader commits cmd on this node, the leader, with a placement
+// added to task reports, and counts the assignments it made.
+func (n *Node) applyAsLeader(ctx context.Context, cmd consensus.Command) (*consensus.Result, error) {
+	res, err := n.store.Apply(ctx, n.withPlacement(cmd))
+	if err == nil && len(res.Placed) > 0 {
+		n.metrics.assignments.Add(float64(len(res.Placed)))
+	}
+	return res, err
+}
+
+// withPlacement adds the live workers to a task report the leader is about
+// to commit, so that the tasks the report makes ready are placed in the
+// same log entry. Other commands pass through.
+func (n *Node) withPlacement(cmd consensus.Command) consensus.Command {
+	rep, ok := cmd.(*consensus.ReportTasks)
+	if !ok || rep.Place != nil {
+		return cmd
+	}
+	nodes := n.placementNodes()
+	if len(nodes) == 0 {
+		return cmd
+	}
+	cp := *rep
+	cp.Place = &consensus.Placement{Nodes: nodes}
+	return &cp
+}
+
+// placementNodes returns the live workers, cached for placementTTL.
+func (n *Node) placementNodes() []consensus.NodeCapacity {
+	n.placeMu.Lock()
+	defer n.placeMu.Unlock()
+	if time.Since(n.placeAt) < placementTTL && n.placeNodes != nil {
+		return n.placeNodes
+	}
+	members, _, err := n.liveWorkers()
+	if err != nil {
+		return nil
+	}
+	n.placeNodes, n.placeAt = capacities(members), time.Now()
+	return n.placeNodes
+}
+
+// forgetPlacementNodes drops the cached worker list after a membership
+// change.
+func (n *Node) forgetPlacementNodes() {
+	n.placeMu.Lock()
+	n.placeNodes = nil
+	n.placeMu.Unlock()
 }

@@ -82,15 +82,16 @@ func newMetrics(n *Node) *metrics {
 	return m
 }
 
-// queueDepth counts ready tasks across active runs.
+// queueDepth counts the tasks that could be assigned now across active
+// runs.
 func queueDepth(n *Node) int {
-	runs, err := n.store.ActiveRuns()
-	if err != nil {
-		return 0
-	}
-	depth, now := 0, time.Now()
-	for _, r := range runs {
-		depth += len(r.Ready(now))
+	depth, at := 0, now()
+	for _, r := range n.store.Active() {
+		for _, t := range r.Ready {
+			if !t.NotBefore.After(at) {
+				depth++
+			}
+		}
 	}
 	return depth
 }

@@ -37,6 +37,12 @@ type Node struct {
 	httpClient *http.Client
 	metrics    *metrics
 
+	// placeNodes caches the live workers the leader adds to task reports
+	// (see withPlacement).
+	placeMu    sync.Mutex
+	placeNodes []consensus.NodeCapacity
+	placeAt    time.Time
+
 	// bg owns the node's background goroutines that are not loops of
 	// their own (join retries, bootstrap).
 	bgCtx    context.Context

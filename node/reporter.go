@@ -18,9 +18,11 @@ type reporter struct {
 	n       *Node
 	mu      sync.Mutex
 	pending []consensus.TaskReport
-	wake    chan struct{}
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// inFlight is how many reports at the head of pending are being sent.
+	inFlight int
+	wake     chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 func newReporter(n *Node) *reporter {
@@ -53,8 +55,21 @@ func (r *reporter) stop() {
 	<-r.done
 }
 
+// add queues a report. A finished report replaces the same attempt's
+// started report when that has not been sent yet: the finish carries the
+// start time, and the task makes one transition instead of two.
 func (r *reporter) add(rep consensus.TaskReport) {
 	r.mu.Lock()
+	if rep.Kind == consensus.ReportFinished {
+		// Only reports after the batch in flight may be dropped.
+		for i := r.inFlight; i < len(r.pending); i++ {
+			p := &r.pending[i]
+			if p.Kind == consensus.ReportStarted && p.Run == rep.Run && p.Task == rep.Task && p.Attempt == rep.Attempt {
+				r.pending = append(r.pending[:i], r.pending[i+1:]...)
+				break
+			}
+		}
+	}
 	r.pending = append(r.pending, rep)
 	r.mu.Unlock()
 	select {
@@ -75,6 +90,7 @@ func (r *reporter) loop(ctx context.Context) {
 			r.mu.Lock()
 			batch := r.pending[:min(len(r.pending), reportBatch)]
 			batch = append([]consensus.TaskReport(nil), batch...)
+			r.inFlight = len(batch)
 			r.mu.Unlock()
 			if len(batch) == 0 {
 				break
@@ -85,6 +101,9 @@ func (r *reporter) loop(ctx context.Context) {
 					return
 				}
 				r.n.log.Warn("report task states, will retry", "reports", len(batch), "err", err)
+				r.mu.Lock()
+				r.inFlight = 0
+				r.mu.Unlock()
 				select {
 				case <-ctx.Done():
 					return
@@ -102,6 +121,7 @@ func (r *reporter) loop(ctx context.Context) {
 			}
 			r.mu.Lock()
 			r.pending = r.pending[len(batch):]
+			r.inFlight = 0
 			r.mu.Unlock()
 		}
 	}

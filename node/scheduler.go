@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/forged-dev/forged/consensus"
-	"github.com/forged-dev/forged/dag"
 )
 
 // schedulerIdle is how often the scheduler looks again with nothing to
@@ -91,71 +90,58 @@ func (s *scheduler) loop(ctx context.Context) {
 	}
 }
 
-// schedule commits one batch of assignments and returns when a retrying
-// task becomes ready next (zero when none waits). Attempts on nodes that
-// gossip declares dead or gone are first returned to the queue.
+// schedule returns attempts on nodes that gossip declares dead or gone to
+// the queue, then, when some ready task fits a live node, asks the FSM to
+// place ready tasks (one log entry for the whole batch). It returns when a
+// retrying task becomes ready next (zero when none waits).
 func (s *scheduler) schedule(ctx context.Context) (time.Time, error) {
-	runs, err := s.n.store.ActiveRuns()
-	if err != nil {
-		return time.Time{}, err
-	}
 	members, status, err := s.n.liveWorkers()
 	if err != nil {
 		return time.Time{}, err
 	}
+	runs := s.n.store.Active()
 	if lost := lostAttempts(runs, status); len(lost) > 0 {
 		if _, err := s.n.propose(ctx, &consensus.ReportTasks{At: now(), Reports: lost}); err != nil {
 			return time.Time{}, err
 		}
-		if runs, err = s.n.store.ActiveRuns(); err != nil {
-			return time.Time{}, err
-		}
+		runs = s.n.store.Active()
 	}
-	sort.Slice(runs, func(i, j int) bool { return runs[i].ID < runs[j].ID })
-	free := map[string]int{}
-	for _, m := range members {
-		free[m.Name] = m.Slots
-	}
-	for _, r := range runs {
-		for _, t := range r.Tasks {
-			if t.Status == dag.TaskQueued || t.Status == dag.TaskRunning {
-				free[t.Node]--
-			}
-		}
-	}
-	var batch []consensus.Assignment
-	var next time.Time
 	at := now()
+	var next time.Time
 	for _, r := range runs {
-		if wake, ok := r.NextWake(); ok && (next.IsZero() || wake.Before(next)) {
-			next = wake
-		}
-		for _, name := range r.Ready(at) {
-			t := r.Task(name)
-			node := pickNode(members, free, t.Constraints, inputHolders(r, t))
-			if node == "" {
-				continue // no allowed node has a free slot; try the next task
+		for _, t := range r.Ready {
+			if t.NotBefore.After(at) && (next.IsZero() || t.NotBefore.Before(next)) {
+				next = t.NotBefore
 			}
-			free[node]--
-			batch = append(batch, consensus.Assignment{Run: r.ID, Task: name, Node: node})
 		}
 	}
-	return next, s.commit(ctx, batch)
+	nodes := capacities(members)
+	if len(consensus.Plan(runs, nodes, at)) == 0 {
+		return next, nil
+	}
+	return next, s.commit(ctx, &consensus.AssignTasks{At: at, Place: &consensus.Placement{Nodes: nodes}})
+}
+
+// capacities lists members for a Placement, sorted by name.
+func capacities(members []member) []consensus.NodeCapacity {
+	out := make([]consensus.NodeCapacity, len(members))
+	for i, m := range members {
+		out[i] = consensus.NodeCapacity{Name: m.Name, Slots: m.Slots, Labels: m.Labels}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // lostAttempts lists the queued or running attempts held by nodes that
 // gossip reports dead or departed.
-func lostAttempts(runs []*dag.Run, status map[string]memberStatus) []consensus.TaskReport {
+func lostAttempts(runs []*consensus.ActiveRun, status map[string]memberStatus) []consensus.TaskReport {
 	var lost []consensus.TaskReport
 	for _, r := range runs {
-		for _, t := range r.Tasks {
-			if t.Status != dag.TaskQueued && t.Status != dag.TaskRunning {
-				continue
-			}
-			if st := status[t.Node]; st == statusDead || st == statusLeft {
+		for _, a := range r.Attempts {
+			if st := status[a.Node]; st == statusDead || st == statusLeft {
 				lost = append(lost, consensus.TaskReport{
-					Run: r.ID, Task: t.Name, Attempt: t.Attempt, Node: t.Node, Kind: consensus.ReportLost,
-					Reason: fmt.Sprintf("node %s is %s", t.Node, st),
+					Run: r.ID, Task: a.Task, Attempt: a.Attempt, Node: a.Node, Kind: consensus.ReportLost,
+					Reason: fmt.Sprintf("node %s is %s", a.Node, st),
 				})
 			}
 		}
@@ -163,51 +149,12 @@ func lostAttempts(runs []*dag.Run, status map[string]memberStatus) []consensus.T
 	return lost
 }
 
-// inputHolders counts, per node, the upstream outputs of t it holds.
-func inputHolders(r *dag.Run, t *dag.TaskRun) map[string]int {
-	held := map[string]int{}
-	for _, u := range t.Upstream {
-		if ut := r.Task(u); ut != nil {
-			for _, o := range ut.Outputs {
-				held[o.Node]++
-			}
-		}
-	}
-	return held
-}
-
-// pickNode chooses a node for a task: among the nodes its constraints
-// allow that have a free slot, the one holding most of its inputs, then
-// the one with most free slots. Empty when none fits now.
-func pickNode(members []member, free map[string]int, c dag.Constraints, held map[string]int) string {
-	best, bestHeld, bestFree := "", -1, 0
-	for _, m := range members {
-		if free[m.Name] <= 0 || !c.Allows(m.Name, m.Labels) {
-			continue
-		}
-		h := held[m.Name]
-		if h > bestHeld || (h == bestHeld && free[m.Name] > bestFree) {
-			best, bestHeld, bestFree = m.Name, h, free[m.Name]
-		}
-	}
-	return best
-}
-
-func (s *scheduler) commit(ctx context.Context, batch []consensus.Assignment) error {
-	if len(batch) == 0 {
-		return nil
-	}
+func (s *scheduler) commit(ctx context.Context, cmd *consensus.AssignTasks) error {
 	start := time.Now()
-	res, err := s.n.propose(ctx, &consensus.AssignTasks{At: now(), Assignments: batch})
-	if err != nil {
+	// The leader that applies the command counts its assignments.
+	if _, err := s.n.propose(ctx, cmd); err != nil {
 		return err
 	}
 	s.n.metrics.assignLatency.Observe(time.Since(start).Seconds())
-	s.n.metrics.assignments.Add(float64(len(batch)))
-	for i, item := range res.Items {
-		if item.Error != nil {
-			s.n.log.Debug("assignment refused", "run", batch[i].Run, "task", batch[i].Task, "reason", item.Error.Message)
-		}
-	}
 	return nil
 }

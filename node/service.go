@@ -154,6 +154,10 @@ func (n *Node) CancelRun(ctx context.Context, id, reason string) error {
 // Run reads a run from the local replica.
 func (n *Node) Run(id string) (*dag.Run, error) { return n.store.Run(id) }
 
+// RunHeader returns a run's own fields without its tasks, from the local
+// replica: cheap enough to poll however large the run.
+func (n *Node) RunHeader(id string) (*dag.Run, error) { return n.store.RunHeader(id) }
+
 // Runs lists runs from the local replica.
 func (n *Node) Runs(q consensus.RunQuery) ([]*dag.Run, string, error) { return n.store.Runs(q) }
 

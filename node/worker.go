@@ -114,10 +114,7 @@ func (w *worker) loop() {
 // runs: it starts queued attempts, reports lost ones and stops attempts of
 // cancelled runs.
 func (w *worker) reconcile() error {
-	runs, err := w.n.store.ActiveRuns()
-	if err != nil {
-		return err
-	}
+	runs := w.n.store.Active()
 	me := w.n.cfg.Name
 	current := map[attemptKey]bool{}
 	var lost []consensus.TaskReport
@@ -127,11 +124,11 @@ func (w *worker) reconcile() error {
 		return nil
 	}
 	for _, r := range runs {
-		for _, t := range r.Tasks {
-			if t.Node != me || (t.Status != dag.TaskQueued && t.Status != dag.TaskRunning) {
+		for _, t := range r.Attempts {
+			if t.Node != me {
 				continue
 			}
-			key := attemptKey{Run: r.ID, Task: t.Name, Attempt: t.Attempt}
+			key := attemptKey{Run: r.ID, Task: t.Task, Attempt: t.Attempt}
 			current[key] = true
 			if cancel, ok := w.running[key]; ok {
 				if r.Status == dag.RunCancelled {
@@ -145,14 +142,14 @@ func (w *worker) reconcile() error {
 			switch {
 			case t.Status == dag.TaskRunning:
 				lost = append(lost, consensus.TaskReport{
-					Run: r.ID, Task: t.Name, Attempt: t.Attempt, Node: me, Kind: consensus.ReportLost,
+					Run: r.ID, Task: t.Task, Attempt: t.Attempt, Node: me, Kind: consensus.ReportLost,
 					Reason: "node " + me + " restarted while the attempt ran",
 				})
 				w.seen[key] = true
 			case r.Status == dag.RunCancelled:
 				w.seen[key] = true
 				w.reporter.add(consensus.TaskReport{
-					Run: r.ID, Task: t.Name, Attempt: t.Attempt, Node: me, Kind: consensus.ReportFinished,
+					Run: r.ID, Task: t.Task, Attempt: t.Attempt, Node: me, Kind: consensus.ReportFinished,
 					Result: &dag.TaskResult{Error: errRunCancelled.Error(), Cancelled: true},
 				})
 			case len(w.running) < w.n.cfg.Slots:
@@ -177,7 +174,7 @@ func (w *worker) reconcile() error {
 	return nil
 }
 
-func (w *worker) startLocked(key attemptKey, run *dag.Run) {
+func (w *worker) startLocked(key attemptKey, run *consensus.ActiveRun) {
 	ctx, cancel := context.WithCancelCause(w.ctx)
 	w.running[key] = cancel
 	w.seen[key] = true
@@ -187,7 +184,9 @@ func (w *worker) startLocked(key attemptKey, run *dag.Run) {
 	w.tasks.Add(1)
 	go func() {
 		defer w.tasks.Done()
+		started := now()
 		res := w.n.execute(ctx, run, key)
+		res.StartedAt = &started
 		cause := context.Cause(ctx)
 		w.mu.Lock()
 		delete(w.running, key)
