@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"fmt"
 	"io"
 	"testing"
 
@@ -34,3 +35,49 @@ func benchmarkEncode(b *testing.B, f Format) {
 func BenchmarkEncodeArrow(b *testing.B)  { benchmarkEncode(b, FormatArrow) }
 func BenchmarkEncodeCSV(b *testing.B)    { benchmarkEncode(b, FormatCSV) }
 func BenchmarkEncodeNDJSON(b *testing.B) { benchmarkEncode(b, FormatNDJSON) }
+
+// BenchmarkCommitSmallOutput commits the small output of a noop task (one
+// batch of 10 rows) to a new task directory each time, as the executor
+// does. sync=each syncs in every Commit (the default); sync=deferred
+// calls Store.Sync once per 64 commits, as a node that syncs before a
+// batched report would.
+func BenchmarkCommitSmallOutput(b *testing.B) {
+	const perSync = 64
+	for _, deferSync := range []bool{false, true} {
+		name := "sync=each"
+		if deferSync {
+			name = "sync=deferred"
+		}
+		b.Run(name, func(b *testing.B) {
+			mem := memory.NewGoAllocator()
+			s, err := OpenStoreWith(b.TempDir(), StoreOptions{Mem: mem, DeferSync: deferSync})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec := makeBatch(mem, 0, 10)
+			defer rec.Release()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				w, err := s.Create(OutputRef{Run: "bench", Task: fmt.Sprintf("t%d", i), Output: "out"}, testSchema)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := w.Write(rec); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := w.Commit(); err != nil {
+					b.Fatal(err)
+				}
+				if (i+1)%perSync == 0 {
+					if err := s.Sync(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := s.Sync(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
+		})
+	}
+}

@@ -73,7 +73,7 @@ func (s *Store) Open(ref OutputRef) (*OutputFile, error) {
 		return nil, fmt.Errorf("open output %s: %w", ref, err)
 	}
 	of.meta = dag.OutputMeta{Name: ref.Output, Schema: SchemaFields(fr.Schema()), Rows: rows, Bytes: st.Size()}
-	_ = s.writeSidecar(ref, sidecar{Meta: of.meta, Batches: fr.NumRecords(), ModTime: st.ModTime().UnixNano()})
+	_ = s.writeSidecar(ref, sidecar{Meta: of.meta, Batches: fr.NumRecords(), ModTime: st.ModTime().UnixNano()}, !s.deferSync)
 	return of, nil
 }
 

@@ -33,12 +33,45 @@ const (
 type Store struct {
 	dir string
 	mem memory.Allocator
+
+	// deferSync leaves the fsyncs of Commit to Sync; fs and group are
+	// only set up when it is on.
+	deferSync bool
+	fs        *fsSyncer
+	group     syncGroup
+}
+
+// StoreOptions configures a Store opened with OpenStoreWith; the zero value
+// gives what OpenStore gives.
+type StoreOptions struct {
+	// Mem allocates the memory of batches read and written; nil means
+	// memory.DefaultAllocator.
+	Mem memory.Allocator
+	// DeferSync makes Commit skip its fsyncs (of the output file, of its
+	// metadata sidecar and of their directories). Outputs are still
+	// written to a temporary file and renamed into place, so readers never
+	// see part of one, but a committed output only survives a crash of the
+	// machine once Store.Sync has returned nil after its Commit. A Commit
+	// that replaces an existing output syncs regardless, so that an output
+	// that was durable can never become a torn one. Off (the default),
+	// every Commit is durable when it returns. Platforms without a usable
+	// whole-filesystem sync (Windows, Plan 9, WebAssembly, AIX) ignore the
+	// option and always sync in Commit; on Unixes other than Linux, Sync
+	// is only best-effort (see sync_unix.go).
+	DeferSync bool
 }
 
 // OpenStore opens (creating it if needed) the output store in dir and
 // removes temporary files left by writers that never finished. A nil mem
-// means memory.DefaultAllocator.
+// means memory.DefaultAllocator. Every Commit of the store is durable when
+// it returns; see OpenStoreWith for grouping the syncs instead.
 func OpenStore(dir string, mem memory.Allocator) (*Store, error) {
+	return OpenStoreWith(dir, StoreOptions{Mem: mem})
+}
+
+// OpenStoreWith is OpenStore with options.
+func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
+	mem := opts.Mem
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
@@ -53,8 +86,20 @@ func OpenStore(dir string, mem memory.Allocator) (*Store, error) {
 	if err := s.removeTemps(); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
+	if opts.DeferSync && canDeferSync {
+		if s.fs, err = openFSSyncer(abs); err != nil {
+			return nil, fmt.Errorf("open output store: %w", err)
+		}
+		s.deferSync = true
+		s.group.init()
+	}
 	return s, nil
 }
+
+// DeferSync reports whether Commit leaves making outputs durable to Sync:
+// whether the store was opened with StoreOptions.DeferSync on a platform
+// that supports it.
+func (s *Store) DeferSync() bool { return s.deferSync }
 
 // Dir returns the store's root directory.
 func (s *Store) Dir() string { return s.dir }
@@ -151,7 +196,9 @@ func (w *OutputWriter) Write(rec arrow.RecordBatch) error {
 
 // Commit finishes the file, syncs it and renames it into place atomically,
 // replacing an earlier output of the same name. It returns the output's
-// metadata; calling it again returns the same metadata.
+// metadata; calling it again returns the same metadata. In a store opened
+// with StoreOptions.DeferSync, a new output is not synced: it becomes
+// durable with the next Store.Sync.
 func (w *OutputWriter) Commit() (dag.OutputMeta, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -182,8 +229,20 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	if err := w.bw.Flush(); err != nil {
 		return dag.OutputMeta{}, err
 	}
-	if err := w.f.Sync(); err != nil {
-		return dag.OutputMeta{}, err
+	final := w.store.path(w.ref, arrowExt)
+	// Replacing an output syncs even when syncs are deferred: until the
+	// next Store.Sync a crash could otherwise leave a torn file where a
+	// durable one was.
+	durable := !w.store.deferSync
+	if !durable {
+		if _, err := os.Lstat(final); err == nil {
+			durable = true
+		}
+	}
+	if durable {
+		if err := w.f.Sync(); err != nil {
+			return dag.OutputMeta{}, err
+		}
 	}
 	st, err := w.f.Stat()
 	if err != nil {
@@ -195,7 +254,6 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	tmp := w.f.Name()
 	w.f = nil
 	meta := dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows, Bytes: st.Size()}
-	final := w.store.path(w.ref, arrowExt)
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		return dag.OutputMeta{}, err
@@ -203,8 +261,11 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	// The arrow file is the truth; the sidecar is a cache that Open checks
 	// against the file's size and time before trusting it.
 	sc := sidecar{Meta: meta, Batches: w.batches, ModTime: st.ModTime().UnixNano()}
-	if err := w.store.writeSidecar(w.ref, sc); err != nil {
+	if err := w.store.writeSidecar(w.ref, sc, durable); err != nil {
 		return dag.OutputMeta{}, err
+	}
+	if !durable {
+		return meta, nil
 	}
 	taskDir := filepath.Dir(final)
 	for _, d := range []string{taskDir, filepath.Dir(taskDir), w.store.dir} {
@@ -254,7 +315,9 @@ type sidecar struct {
 	ModTime int64 `json:"mod_time_ns"`
 }
 
-func (s *Store) writeSidecar(ref OutputRef, sc sidecar) error {
+// writeSidecar replaces the cached metadata of ref, syncing the new file
+// before the rename when durable is set.
+func (s *Store) writeSidecar(ref OutputRef, sc sidecar, durable bool) error {
 	b, err := json.Marshal(sc)
 	if err != nil {
 		return err
@@ -265,7 +328,7 @@ func (s *Store) writeSidecar(ref OutputRef, sc sidecar) error {
 		return err
 	}
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && durable {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
