@@ -13,7 +13,7 @@ import (
 )
 
 // waitLocal polls an in-process node until the run ends.
-func waitLocal(b *testing.B, n *node.Node, id string) *dag.Run {
+func waitLocal(b testing.TB, n *node.Node, id string) *dag.Run {
 	changes, unsubscribe := n.Subscribe()
 	defer unsubscribe()
 	deadline := time.After(time.Minute)

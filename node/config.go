@@ -24,7 +24,7 @@ func DefaultRaftTiming() consensus.Timing {
 		HeartbeatTimeout:   300 * time.Millisecond,
 		ElectionTimeout:    300 * time.Millisecond,
 		LeaderLeaseTimeout: 150 * time.Millisecond,
-		CommitTimeout:      time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
 	}
 }
 

@@ -135,6 +135,9 @@ func (n *Node) handleForwardedApply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := n.applyAsLeader(r.Context(), cmd)
+	if err == nil && len(res.Placed) == 0 {
+		n.store.Nudge() // the follower waits to apply its own write
+	}
 	if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, consensus.ErrClosed) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -202,10 +205,20 @@ const placementTTL = 100 * time.Millisecond
 // added to task reports, and counts the assignments it made.
 func (n *Node) applyAsLeader(ctx context.Context, cmd consensus.Command) (*consensus.Result, error) {
 	res, err := n.store.Apply(ctx, n.withPlacement(cmd))
-	if err == nil && len(res.Placed) > 0 {
+	if err != nil {
+		return res, err
+	}
+	if len(res.Placed) > 0 {
 		n.metrics.assignments.Add(float64(len(res.Placed)))
 	}
-	return res, err
+	for _, a := range res.Placed {
+		if a.Node != n.cfg.Name {
+			// A follower has new work: let it learn of the commit now.
+			n.store.Nudge()
+			break
+		}
+	}
+	return res, nil
 }
 
 // withPlacement adds the live workers to a task report the leader is about

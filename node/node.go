@@ -108,7 +108,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.store.Barrier(waitCtx); err != nil {
 		return nil, fmt.Errorf("catch up with the raft log: %w", err)
 	}
-	n.data, err = dataplane.OpenStore(filepath.Join(cfg.DataDir, "outputs"), nil)
+	// Outputs (and task logs, on the same filesystem) are made durable in
+	// groups: the reporter syncs once before it reports a batch of ends.
+	n.data, err = dataplane.OpenStoreWith(filepath.Join(cfg.DataDir, "outputs"), dataplane.StoreOptions{DeferSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,6 +11,12 @@ import (
 
 // reportBatch bounds how many task reports go into one log entry.
 const reportBatch = 256
+
+// startLinger is how long the reporter holds a batch of nothing but start
+// reports: a task that ends sooner is reported once, its finish carrying
+// the start, and the start never takes a commit of its own ahead of the
+// finish.
+const startLinger = 5 * time.Millisecond
 
 // reporter commits the worker's task reports in batches, in order, and
 // keeps a report until it is committed: a finished attempt is never
@@ -87,6 +94,14 @@ func (r *reporter) loop(ctx context.Context) {
 		case <-r.wake:
 		}
 		for {
+			for linger := time.Now().Add(startLinger); r.onlyStarts() && time.Now().Before(linger); {
+				select {
+				case <-ctx.Done():
+					return
+				case <-r.wake:
+				case <-time.After(time.Until(linger)):
+				}
+			}
 			r.mu.Lock()
 			batch := r.pending[:min(len(r.pending), reportBatch)]
 			batch = append([]consensus.TaskReport(nil), batch...)
@@ -95,6 +110,7 @@ func (r *reporter) loop(ctx context.Context) {
 			if len(batch) == 0 {
 				break
 			}
+			r.makeDurable(batch)
 			res, err := r.n.report(ctx, &consensus.ReportTasks{At: now(), Reports: batch})
 			if err != nil {
 				if ctx.Err() != nil {
@@ -123,6 +139,45 @@ func (r *reporter) loop(ctx context.Context) {
 			r.pending = r.pending[len(batch):]
 			r.inFlight = 0
 			r.mu.Unlock()
+		}
+	}
+}
+
+// onlyStarts reports whether every pending report is a start.
+func (r *reporter) onlyStarts() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.pending {
+		if p.Kind != consensus.ReportStarted {
+			return false
+		}
+	}
+	return len(r.pending) > 0
+}
+
+// makeDurable syncs the outputs and logs of the attempts batch reports as
+// finished, with one sync for the whole batch, before anyone is told they
+// exist. When that fails, their successes become failures: an output that
+// may not survive a crash must not be built upon.
+func (r *reporter) makeDurable(batch []consensus.TaskReport) {
+	ends := false
+	for i := range batch {
+		ends = ends || batch[i].Kind == consensus.ReportFinished
+	}
+	if !ends {
+		return
+	}
+	err := r.n.data.Sync()
+	if err == nil {
+		return
+	}
+	r.n.log.Error("sync task outputs", "err", err)
+	for i := range batch {
+		if res := batch[i].Result; batch[i].Kind == consensus.ReportFinished && res != nil && res.Error == "" {
+			failed := *res
+			failed.Error = fmt.Sprintf("outputs could not be made durable: %v", err)
+			failed.Outputs = nil
+			batch[i].Result = &failed
 		}
 	}
 }
