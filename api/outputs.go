@@ -53,7 +53,11 @@ func (s *Server) taskLogs(c *gin.Context) {
 	if !follow {
 		f, err := os.Open(path)
 		if errors.Is(err, os.ErrNotExist) {
-			c.Status(http.StatusOK) // no line written yet
+			// A short log of a finished attempt may live only in the
+			// state's tail (or the attempt ran elsewhere); a running one
+			// may not have written its file yet.
+			c.Status(http.StatusOK)
+			io.WriteString(c.Writer, stateLog(task, attempt))
 			return
 		}
 		if err != nil {
@@ -97,6 +101,8 @@ func (s *Server) followLog(c *gin.Context, runID, name string, attempt int, path
 			}
 			if f != nil {
 				io.Copy(c.Writer, f)
+			} else if run, err := s.backend.Run(runID); err == nil && run.Task(name) != nil {
+				io.WriteString(c.Writer, stateLog(run.Task(name), attempt))
 			}
 			c.Writer.Flush()
 			return
@@ -108,6 +114,16 @@ func (s *Server) followLog(c *gin.Context, runID, name string, attempt int, path
 		case <-tick.C:
 		}
 	}
+}
+
+// stateLog is the log of an attempt that has no file on this node: the
+// tail the state keeps of the task's current attempt once it has ended
+// (the whole log when it was short), else nothing.
+func stateLog(t *dag.TaskRun, attempt int) string {
+	if t.Attempt != attempt || t.Status == dag.TaskQueued || t.Status == dag.TaskRunning {
+		return ""
+	}
+	return t.LogTail
 }
 
 func attemptDone(b Backend, runID, name string, attempt int) bool {

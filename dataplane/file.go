@@ -61,9 +61,11 @@ func (s *Store) Open(ref OutputRef) (*OutputFile, error) {
 		return nil, fmt.Errorf("open output %s: %w", ref, err)
 	}
 	of := &OutputFile{ref: ref, f: f, fr: fr, refs: 1, schema: fr.Schema(), batches: fr.NumRecords()}
-	if sc, ok := s.readSidecar(ref, st); ok && sc.Batches == fr.NumRecords() {
-		of.meta = sc.Meta
-		return of, nil
+	if st.Size() > s.sidecarMin {
+		if sc, ok := s.readSidecar(ref, st); ok && sc.Batches == fr.NumRecords() {
+			of.meta = sc.Meta
+			return of, nil
+		}
 	}
 	// No usable cache (a crash between rename and cache write, or an old
 	// file): count the rows once and write the cache back.
@@ -73,7 +75,9 @@ func (s *Store) Open(ref OutputRef) (*OutputFile, error) {
 		return nil, fmt.Errorf("open output %s: %w", ref, err)
 	}
 	of.meta = dag.OutputMeta{Name: ref.Output, Schema: SchemaFields(fr.Schema()), Rows: rows, Bytes: st.Size()}
-	_ = s.writeSidecar(ref, sidecar{Meta: of.meta, Batches: fr.NumRecords(), ModTime: st.ModTime().UnixNano()}, !s.deferSync)
+	if st.Size() > s.sidecarMin {
+		_ = s.writeSidecar(ref, sidecar{Meta: of.meta, Batches: fr.NumRecords(), ModTime: st.ModTime().UnixNano()}, !s.deferSync)
+	}
 	return of, nil
 }
 

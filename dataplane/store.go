@@ -39,6 +39,10 @@ type Store struct {
 	deferSync bool
 	fs        *fsSyncer
 	group     syncGroup
+
+	// sidecarMin is the output size above which metadata is cached in a
+	// sidecar (sidecarMinBytes; tests lower it).
+	sidecarMin int64
 }
 
 // StoreOptions configures a Store opened with OpenStoreWith; the zero value
@@ -82,7 +86,7 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
-	s := &Store{dir: abs, mem: mem}
+	s := &Store{dir: abs, mem: mem, sidecarMin: sidecarMinBytes}
 	if err := s.removeTemps(); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
@@ -260,8 +264,12 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	}
 	// The arrow file is the truth; the sidecar is a cache that Open checks
 	// against the file's size and time before trusting it.
-	sc := sidecar{Meta: meta, Batches: w.batches, ModTime: st.ModTime().UnixNano()}
-	if err := w.store.writeSidecar(w.ref, sc, durable); err != nil {
+	if st.Size() > w.store.sidecarMin {
+		sc := sidecar{Meta: meta, Batches: w.batches, ModTime: st.ModTime().UnixNano()}
+		if err := w.store.writeSidecar(w.ref, sc, durable); err != nil {
+			return dag.OutputMeta{}, err
+		}
+	} else if err := w.store.removeSidecar(w.ref); err != nil {
 		return dag.OutputMeta{}, err
 	}
 	if !durable {
@@ -303,6 +311,21 @@ func (w *OutputWriter) discard() error {
 	w.f = nil
 	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("abort output %s: %w", w.ref, err)
+	}
+	return nil
+}
+
+// sidecarMinBytes is the output size above which its metadata is cached
+// in a sidecar; counting the rows of a smaller file costs less than
+// creating one more file for every output.
+const sidecarMinBytes = 64 << 10
+
+// removeSidecar drops the cached metadata of ref, if any: a small output
+// that replaces a large one must not be described by the old cache (which
+// Open would reject anyway, by size and time).
+func (s *Store) removeSidecar(ref OutputRef) error {
+	if err := os.Remove(s.path(ref, sidecarExt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale metadata of %s: %w", ref, err)
 	}
 	return nil
 }

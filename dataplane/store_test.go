@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,6 +46,7 @@ func newStore(t *testing.T) (*Store, *memory.CheckedAllocator) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.sidecarMin = 0 // every output gets a sidecar, to test them
 	return s, mem
 }
 
@@ -476,5 +478,40 @@ func TestRemoveRunAndTemps(t *testing.T) {
 	w.Abort() // releases the writer's memory; the file is already gone
 	if m, err := s.Meta(b); err != nil || m.Rows != 1 {
 		t.Fatalf("Meta(b) = %+v, %v", m, err)
+	}
+}
+
+func TestSmallOutputsHaveNoSidecar(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s, err := OpenStore(t.TempDir(), mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := OutputRef{Run: "r", Task: "t", Output: "out"}
+	writeOutput(t, s, ref, 3, 4)
+	if _, err := os.Stat(s.path(ref, sidecarExt)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a small output has a sidecar: %v", err)
+	}
+	m, err := s.Meta(ref)
+	if err != nil || m.Rows != 7 || len(m.Schema) != 4 {
+		t.Fatalf("Meta = %+v, %v", m, err)
+	}
+	if _, err := os.Stat(s.path(ref, sidecarExt)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("reading a small output wrote a sidecar: %v", err)
+	}
+	// A small output replacing a large one drops the large one's cache.
+	s.sidecarMin = 0
+	writeOutput(t, s, ref, 50)
+	if _, err := os.Stat(s.path(ref, sidecarExt)); err != nil {
+		t.Fatal(err)
+	}
+	s.sidecarMin = sidecarMinBytes
+	writeOutput(t, s, ref, 2)
+	if _, err := os.Stat(s.path(ref, sidecarExt)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a stale sidecar survived: %v", err)
+	}
+	if m, err := s.Meta(ref); err != nil || m.Rows != 2 {
+		t.Fatalf("Meta after replacing = %+v, %v", m, err)
 	}
 }

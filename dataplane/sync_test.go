@@ -22,6 +22,7 @@ func openSyncStore(t *testing.T, deferSync bool) (*Store, *memory.CheckedAllocat
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.sidecarMin = 0 // every output gets a sidecar, to test them
 	return s, mem
 }
 

@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -31,11 +29,7 @@ func (n *Node) execute(ctx context.Context, run *consensus.ActiveRun, key attemp
 	if err != nil {
 		return dag.TaskResult{Error: err.Error()}
 	}
-	logw, err := openTaskLog(logPath)
-	if err != nil {
-		return dag.TaskResult{Error: fmt.Sprintf("open task log: %v", err)}
-	}
-	defer logw.Close()
+	logw := newTaskLog(logPath)
 	start := time.Now()
 	logw.Printf("attempt %d of %s/%s on node %s", key.Attempt, key.Run, key.Task, n.cfg.Name)
 
@@ -46,6 +40,11 @@ func (n *Node) execute(ctx context.Context, run *consensus.ActiveRun, key attemp
 		logw.Printf("succeeded in %s", time.Since(start).Round(time.Millisecond))
 	}
 	res.LogTail = logw.Tail()
+	// A successful attempt whose whole log fits in the tail, which the
+	// state keeps, needs no file; a failed one keeps its log for later.
+	if err := logw.Close(res.Error != ""); err != nil {
+		n.log.Warn("write task log", "path", logPath, "err", err)
+	}
 	n.metrics.taskEnded(res, time.Since(start))
 	return res
 }
@@ -234,68 +233,4 @@ func (a *attempt) cleanup() {
 	for _, f := range a.files {
 		f.Close()
 	}
-}
-
-// taskLog is a task attempt's log file that also keeps its last lines.
-type taskLog struct {
-	mu   sync.Mutex
-	f    *os.File
-	tail []byte
-}
-
-// logTailBytes is how much of a log's end is kept in the replicated state.
-const logTailBytes = 2048
-
-func openTaskLog(path string) (*taskLog, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return &taskLog{f: f}, nil
-}
-
-// Write appends to the log file and the kept tail.
-func (l *taskLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.tail = append(l.tail, p...)
-	if len(l.tail) > 2*logTailBytes {
-		l.tail = append([]byte(nil), l.tail[len(l.tail)-logTailBytes:]...)
-	}
-	return l.f.Write(p)
-}
-
-// Printf writes one timestamped line.
-func (l *taskLog) Printf(format string, args ...any) {
-	line := time.Now().UTC().Format("2006-01-02T15:04:05.000Z ") + fmt.Sprintf(format, args...)
-	if !strings.HasSuffix(line, "\n") {
-		line += "\n"
-	}
-	l.Write([]byte(line))
-}
-
-// Tail returns the last lines of the log, at most logTailBytes.
-func (l *taskLog) Tail() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	t := l.tail
-	if len(t) > logTailBytes {
-		t = t[len(t)-logTailBytes:]
-		if i := strings.IndexByte(string(t), '\n'); i >= 0 && i < len(t)-1 {
-			t = t[i+1:]
-		}
-	}
-	return string(t)
-}
-
-// Close closes the log file without syncing it: the node makes logs
-// durable with the data store's Sync, one sync of the filesystem that holds
-// both, before it reports the attempt.
-func (l *taskLog) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Close()
 }
