@@ -147,7 +147,8 @@ func (s *Store) Create(ref OutputRef, schema *arrow.Schema) (*OutputWriter, erro
 	if err != nil {
 		return nil, fmt.Errorf("create output %s: %w", ref, err)
 	}
-	bw := bufio.NewWriterSize(f, writeBuffer)
+	bw := writeBuffers.Get().(*bufio.Writer)
+	bw.Reset(f)
 	fw, err := ipc.NewFileWriter(bw, ipc.WithSchema(schema), ipc.WithAllocator(s.mem))
 	if err != nil {
 		f.Close()
@@ -230,9 +231,11 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	if err := w.fw.Close(); err != nil {
 		return dag.OutputMeta{}, err
 	}
+	w.fw = nil // closed: a later discard must not write to the buffer again
 	if err := w.bw.Flush(); err != nil {
 		return dag.OutputMeta{}, err
 	}
+	w.releaseBuffer()
 	final := w.store.path(w.ref, arrowExt)
 	// Replacing an output syncs even when syncs are deferred: until the
 	// next Store.Sync a crash could otherwise leave a torn file where a
@@ -296,6 +299,20 @@ func (w *OutputWriter) Abort() error {
 	return w.discard()
 }
 
+// writeBuffers recycles the writers' buffers: a task that writes a tiny
+// output should not allocate (and leave to the collector) a large one.
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBuffer) }}
+
+// releaseBuffer returns the write buffer to the pool once the IPC writer
+// is done with it.
+func (w *OutputWriter) releaseBuffer() {
+	if w.bw != nil {
+		w.bw.Reset(nil)
+		writeBuffers.Put(w.bw)
+		w.bw = nil
+	}
+}
+
 // discard closes and removes the temporary file.
 func (w *OutputWriter) discard() error {
 	w.done = true
@@ -303,6 +320,7 @@ func (w *OutputWriter) discard() error {
 		w.fw.Close() // releases dictionary memory; the file is going anyway
 		w.fw = nil
 	}
+	w.releaseBuffer()
 	if w.f == nil {
 		return nil
 	}

@@ -226,31 +226,59 @@ type specCache struct {
 	store *consensus.Store
 	cat   dag.Catalog
 	mu    sync.Mutex
-	m     map[string]*dag.Pipeline
+	m     map[string]*specEntry
 }
 
+// specEntry is one pipeline version, parsed once however many attempts
+// ask for it at the same time.
+type specEntry struct {
+	ready chan struct{}
+	p     *dag.Pipeline
+	err   error
+}
+
+// maxCachedSpecs bounds the cache; past it, the cache starts over.
+const maxCachedSpecs = 256
+
 func newSpecCache(store *consensus.Store, cat dag.Catalog) *specCache {
-	return &specCache{store: store, cat: cat, m: map[string]*dag.Pipeline{}}
+	return &specCache{store: store, cat: cat, m: map[string]*specEntry{}}
 }
 
 func (c *specCache) get(name string, version int) (*dag.Pipeline, error) {
 	key := name + "@" + strconv.Itoa(version)
 	c.mu.Lock()
-	p := c.m[key]
-	c.mu.Unlock()
-	if p != nil {
-		return p, nil
+	e := c.m[key]
+	if e == nil {
+		if len(c.m) >= maxCachedSpecs {
+			c.m = map[string]*specEntry{}
+		}
+		e = &specEntry{ready: make(chan struct{})}
+		c.m[key] = e
+		c.mu.Unlock()
+		e.p, e.err = c.load(name, version)
+		if e.err != nil {
+			c.mu.Lock()
+			if c.m[key] == e {
+				delete(c.m, key) // a later call tries again
+			}
+			c.mu.Unlock()
+		}
+		close(e.ready)
+	} else {
+		c.mu.Unlock()
+		<-e.ready
 	}
+	return e.p, e.err
+}
+
+func (c *specCache) load(name string, version int) (*dag.Pipeline, error) {
 	pv, err := c.store.Pipeline(name, version)
 	if err != nil {
 		return nil, fmt.Errorf("load pipeline %s version %d: %w", name, version, err)
 	}
-	p, err = dag.Parse([]byte(pv.Source), c.cat)
+	p, err := dag.Parse([]byte(pv.Source), c.cat)
 	if err != nil {
 		return nil, fmt.Errorf("parse pipeline %s version %d: %w", name, version, err)
 	}
-	c.mu.Lock()
-	c.m[key] = p
-	c.mu.Unlock()
 	return p, nil
 }
