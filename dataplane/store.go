@@ -126,8 +126,19 @@ func (s *Store) removeTemps() error {
 	})
 }
 
+// path is where an output's file lives: one directory per run, and in it
+// one file per task output, so that a task creates no directory of its
+// own (directory creation in a shared parent is what slows small tasks).
 func (s *Store) path(ref OutputRef, ext string) string {
-	return filepath.Join(s.dir, ref.Run, ref.Task, ref.Output+ext)
+	return filepath.Join(s.dir, ref.Run, flatName(ref.Task, ref.Output)+ext)
+}
+
+// flatName joins a task and an output name into one file name that can
+// be split again: '=' separates them, and '%' and '=' inside either are
+// escaped.
+func flatName(task, output string) string {
+	esc := strings.NewReplacer("%", "%25", "=", "%3D")
+	return esc.Replace(task) + "=" + esc.Replace(output)
 }
 
 // Create starts writing an output. Batches go to a temporary file in the
@@ -139,11 +150,12 @@ func (s *Store) Create(ref OutputRef, schema *arrow.Schema) (*OutputWriter, erro
 	if schema == nil {
 		return nil, fmt.Errorf("create output %s: no schema", ref)
 	}
-	dir := filepath.Join(s.dir, ref.Run, ref.Task)
+	final := s.path(ref, arrowExt)
+	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output %s: %w", ref, err)
 	}
-	f, err := os.CreateTemp(dir, ref.Output+".*"+tempExt)
+	f, err := os.CreateTemp(dir, filepath.Base(final)+".*"+tempExt)
 	if err != nil {
 		return nil, fmt.Errorf("create output %s: %w", ref, err)
 	}
@@ -278,8 +290,8 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	if !durable {
 		return meta, nil
 	}
-	taskDir := filepath.Dir(final)
-	for _, d := range []string{taskDir, filepath.Dir(taskDir), w.store.dir} {
+	runDir := filepath.Dir(final)
+	for _, d := range []string{runDir, w.store.dir} {
 		if err := syncDir(d); err != nil {
 			return dag.OutputMeta{}, err
 		}
@@ -364,7 +376,7 @@ func (s *Store) writeSidecar(ref OutputRef, sc sidecar, durable bool) error {
 		return err
 	}
 	final := s.path(ref, sidecarExt)
-	f, err := os.CreateTemp(filepath.Dir(final), ref.Output+".meta.*"+tempExt)
+	f, err := os.CreateTemp(filepath.Dir(final), filepath.Base(final)+".*"+tempExt)
 	if err != nil {
 		return err
 	}

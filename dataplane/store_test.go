@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -255,9 +256,8 @@ func TestAbortLeavesNothing(t *testing.T) {
 		t.Fatal("write after abort succeeded")
 	}
 	rec.Release()
-	entries, err := os.ReadDir(filepath.Join(s.Dir(), "r", "t"))
-	if err != nil || len(entries) != 0 {
-		t.Fatalf("task dir holds %v (%v)", entries, err)
+	if left := filesOf(t, s, ref); len(left) != 0 {
+		t.Fatalf("an aborted output left %v", left)
 	}
 	if _, err := s.Open(ref); !errors.Is(err, ErrOutputNotFound) {
 		t.Fatalf("open aborted output: %v", err)
@@ -514,4 +514,43 @@ func TestSmallOutputsHaveNoSidecar(t *testing.T) {
 	if m, err := s.Meta(ref); err != nil || m.Rows != 2 {
 		t.Fatalf("Meta after replacing = %+v, %v", m, err)
 	}
+}
+
+func TestFlatNamesDoNotCollide(t *testing.T) {
+	pairs := [][2]string{{"a=b", "c"}, {"a", "b=c"}, {"a%3Db", "c"}, {"a", "b"}, {"a%", "b"}, {"a", "%b"}}
+	seen := map[string][2]string{}
+	for _, p := range pairs {
+		n := flatName(p[0], p[1])
+		if prev, dup := seen[n]; dup {
+			t.Fatalf("%v and %v share the file name %q", prev, p, n)
+		}
+		seen[n] = p
+	}
+	s, mem := newStore(t)
+	defer mem.AssertSize(t, 0)
+	for i, p := range pairs {
+		writeOutput(t, s, OutputRef{Run: "r", Task: p[0], Output: p[1]}, i+1)
+	}
+	for i, p := range pairs {
+		if m, err := s.Meta(OutputRef{Run: "r", Task: p[0], Output: p[1]}); err != nil || m.Rows != int64(i+1) {
+			t.Fatalf("%v: %+v, %v", p, m, err)
+		}
+	}
+}
+
+// filesOf lists the files of the run's directory that belong to ref,
+// temporary ones included.
+func filesOf(t *testing.T, s *Store, ref OutputRef) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(s.Dir(), ref.Run))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), flatName(ref.Task, ref.Output)+".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

@@ -130,8 +130,8 @@ func TestSyncModes(t *testing.T) {
 			if err := w.Abort(); err != nil {
 				t.Fatal(err)
 			}
-			if entries, err := os.ReadDir(filepath.Join(s.Dir(), "r", "d")); err != nil || len(entries) != 0 {
-				t.Fatalf("aborted output's dir holds %v (%v)", entries, err)
+			if left := filesOf(t, s, d); len(left) != 0 {
+				t.Fatalf("an aborted output left %v", left)
 			}
 			if _, err := s.Open(d); !errors.Is(err, ErrOutputNotFound) {
 				t.Fatalf("open aborted output: %v", err)
