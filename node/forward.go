@@ -249,7 +249,7 @@ func (n *Node) placementNodes() []consensus.NodeCapacity {
 	if err != nil {
 		return nil
 	}
-	n.placeNodes, n.placeAt = capacities(members), time.Now()
+	n.placeNodes, n.placeAt = capacities(members, n.cfg.Name), time.Now()
 	return n.placeNodes
 }
 

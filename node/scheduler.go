@@ -115,20 +115,28 @@ func (s *scheduler) schedule(ctx context.Context) (time.Time, error) {
 			}
 		}
 	}
-	nodes := capacities(members)
+	nodes := capacities(members, s.n.cfg.Name)
 	if len(consensus.Plan(runs, nodes, at)) == 0 {
 		return next, nil
 	}
 	return next, s.commit(ctx, &consensus.AssignTasks{At: at, Place: &consensus.Placement{Nodes: nodes}})
 }
 
-// capacities lists members for a Placement, sorted by name.
-func capacities(members []member) []consensus.NodeCapacity {
+// capacities lists members for a Placement: this node (the leader) first,
+// then the others by name. Plan breaks ties by list order, so a task that
+// could go anywhere goes to the leader, whose reports need no network hop,
+// and a chain that starts there stays there.
+func capacities(members []member, self string) []consensus.NodeCapacity {
 	out := make([]consensus.NodeCapacity, len(members))
 	for i, m := range members {
 		out[i] = consensus.NodeCapacity{Name: m.Name, Slots: m.Slots, Labels: m.Labels}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Name == self) != (out[j].Name == self) {
+			return out[i].Name == self
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out
 }
 
