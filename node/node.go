@@ -51,6 +51,9 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// crashed makes Close skip leaving the gossip cluster, so that the
+	// others find this node dead as after a crash (tests use it).
+	crashed bool
 }
 
 // Open starts a node: state first, then gossip, then (once there is a
@@ -67,9 +70,10 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), httpClient: &http.Client{}}
 	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
+	started := n // the error returns below set n to nil
 	defer func() {
 		if err != nil {
-			n.Close()
+			started.Close()
 		}
 	}()
 
@@ -206,7 +210,11 @@ func (n *Node) Close() error {
 		if n.worker != nil {
 			n.worker.stop()
 		}
-		if n.gossip != nil {
+		switch {
+		case n.gossip == nil:
+		case n.crashed:
+			n.gossip.ml.Shutdown()
+		default:
 			if err := n.gossip.leave(2 * time.Second); err != nil {
 				n.log.Warn("leave the cluster", "err", err)
 			}

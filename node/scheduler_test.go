@@ -1,6 +1,7 @@
 package node
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/forged-dev/forged/consensus"
@@ -13,7 +14,7 @@ func TestCapacitiesPutTheLeaderFirst(t *testing.T) {
 	for _, c := range got {
 		names = append(names, c.Name)
 	}
-	if want := "leader a b c"; joinNames(names) != want {
+	if want := "leader a b c"; strings.Join(names, " ") != want {
 		t.Fatalf("order = %v, want %s", names, want)
 	}
 	// With equal room, a task with no inputs goes to the leader.
@@ -21,15 +22,4 @@ func TestCapacitiesPutTheLeaderFirst(t *testing.T) {
 	if a := consensus.Plan(runs, got, now()); len(a) != 1 || a[0].Node != "leader" {
 		t.Fatalf("placed %+v, want the leader", a)
 	}
-}
-
-func joinNames(names []string) string {
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += " "
-		}
-		out += n
-	}
-	return out
 }
