@@ -170,6 +170,22 @@ func (l *liveRuns) current() []*ActiveRun {
 func buildView(r *dag.Run) *ActiveRun {
 	v := &ActiveRun{ID: r.ID, Pipeline: r.Pipeline, Version: r.Version, Params: r.Params, Status: r.Status}
 	terminal := r.Status.Terminal()
+	// Size both lists once: large runs are rebuilt on every change.
+	ready, active := 0, 0
+	for i := range r.Tasks {
+		switch r.Tasks[i].Status {
+		case dag.TaskQueued, dag.TaskRunning:
+			active++
+		case dag.TaskPending, dag.TaskRetrying:
+			ready++
+		}
+	}
+	if active > 0 {
+		v.Attempts = make([]LiveAttempt, 0, active)
+	}
+	if ready > 0 && !terminal {
+		v.Ready = make([]ReadyTask, 0, ready)
+	}
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
 		switch t.Status {

@@ -137,9 +137,10 @@ func (s *Store) path(ref OutputRef, ext string) string {
 // be split again: '=' separates them, and '%' and '=' inside either are
 // escaped.
 func flatName(task, output string) string {
-	esc := strings.NewReplacer("%", "%25", "=", "%3D")
-	return esc.Replace(task) + "=" + esc.Replace(output)
+	return flatEscaper.Replace(task) + "=" + flatEscaper.Replace(output)
 }
+
+var flatEscaper = strings.NewReplacer("%", "%25", "=", "%3D")
 
 // Create starts writing an output. Batches go to a temporary file in the
 // output's directory; nothing is visible to readers until Commit.
