@@ -43,12 +43,23 @@ type fsm struct {
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
-// boltOptions opens state files. The timeout turns a second process on the
-// same directory into an error instead of a hang; the initial mmap keeps
-// a growing file from waiting on a snapshot's open read transaction.
-// Commits do not fsync: see durability.go for why that is safe.
-func boltOptions() *bbolt.Options {
-	return &bbolt.Options{Timeout: time.Second, InitialMmapSize: 64 << 20, NoSync: true}
+// logBoltOptions opens the raft log. The timeout turns a second process on
+// the same directory into an error instead of a hang. Every commit is
+// synced: the log is the durable record. The freelist is not written on
+// each commit but rebuilt when the file is opened.
+func logBoltOptions() *bbolt.Options {
+	return &bbolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}
+}
+
+// stateBoltOptions opens state files: like the log, and the initial mmap
+// keeps a growing file from waiting on a snapshot's open read
+// transaction. Commits do not fsync: see durability.go for why that is
+// safe.
+func stateBoltOptions() *bbolt.Options {
+	o := logBoltOptions()
+	o.InitialMmapSize = 64 << 20
+	o.NoSync = true
+	return o
 }
 
 func openFSM(path string, log *slog.Logger) (*fsm, error) {
@@ -86,7 +97,7 @@ func (f *fsm) reloadLive() error {
 
 // openState opens (or creates) a state file and checks its layout.
 func openState(path string) (*bbolt.DB, error) {
-	db, err := bbolt.Open(path, 0o600, boltOptions())
+	db, err := bbolt.Open(path, 0o600, stateBoltOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

@@ -314,3 +314,14 @@ func TestSubscribeCoalesces(t *testing.T) {
 	}
 	unsubB()
 }
+
+// The raft log is the durable record and must sync every commit; only the
+// state file, rebuilt from the log after a machine crash, may skip it.
+func TestOnlyTheStateFileSkipsFsync(t *testing.T) {
+	if logBoltOptions().NoSync {
+		t.Fatal("the raft log is opened without fsync")
+	}
+	if !stateBoltOptions().NoSync {
+		t.Fatal("the state file fsyncs every batch")
+	}
+}

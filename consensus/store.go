@@ -87,7 +87,7 @@ func (s *Store) start() (err error) {
 	}
 	s.bolt, err = raftboltdb.New(raftboltdb.Options{
 		Path:        filepath.Join(cfg.Dir, raftDBFile),
-		BoltOptions: boltOptions(),
+		BoltOptions: logBoltOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)

@@ -7,10 +7,15 @@ import (
 	"time"
 
 	"github.com/forged-dev/forged/consensus"
+	"github.com/forged-dev/forged/dataplane"
 )
 
 // reportBatch bounds how many task reports go into one log entry.
 const reportBatch = 256
+
+// syncEachMax is the most outputs a report batch syncs file by file; more
+// are synced with one sync of the whole filesystem.
+const syncEachMax = 8
 
 // startLinger is how long the reporter holds a batch of nothing but start
 // reports: a task that ends sooner is reported once, its finish carrying
@@ -155,19 +160,27 @@ func (r *reporter) onlyStarts() bool {
 	return len(r.pending) > 0
 }
 
-// makeDurable syncs the outputs and logs of the attempts batch reports as
-// finished, with one sync for the whole batch, before anyone is told they
-// exist. When that fails, their successes become failures: an output that
+// makeDurable syncs the outputs of the attempts batch reports as
+// succeeded, together, before anyone is told they exist. (Task logs are
+// not synced: a crash of the machine may cut their end.) When that fails, their successes become failures: an output that
 // may not survive a crash must not be built upon.
 func (r *reporter) makeDurable(batch []consensus.TaskReport) {
-	ends := false
+	var refs []dataplane.OutputRef
 	for i := range batch {
-		ends = ends || batch[i].Kind == consensus.ReportFinished
+		if res := batch[i].Result; batch[i].Kind == consensus.ReportFinished && res != nil && res.Error == "" {
+			for _, o := range res.Outputs {
+				refs = append(refs, dataplane.OutputRef{Run: batch[i].Run, Task: batch[i].Task, Output: o.Name})
+			}
+		}
 	}
-	if !ends {
-		return
+	// A few outputs are cheapest to sync one by one; many at once, with
+	// one sync of the filesystem.
+	var err error
+	if len(refs) <= syncEachMax {
+		err = r.n.data.SyncOutputs(refs)
+	} else {
+		err = r.n.data.Sync()
 	}
-	err := r.n.data.Sync()
 	if err == nil {
 		return
 	}
