@@ -265,3 +265,30 @@ func TestSyncGroupErrorSticks(t *testing.T) {
 		t.Fatalf("%d syncs ran, want 2", calls)
 	}
 }
+
+func TestSyncOutputs(t *testing.T) {
+	for _, deferSync := range []bool{false, true} {
+		s, mem := openSyncStore(t, deferSync)
+		a := OutputRef{Run: "r1", Task: "a", Output: "out"}
+		b := OutputRef{Run: "r2", Task: "b", Output: "out"}
+		writeOutput(t, s, a, 2)
+		writeOutput(t, s, b, 3)
+		if err := s.SyncOutputs([]OutputRef{a, b}); err != nil {
+			t.Fatalf("defer=%v: %v", deferSync, err)
+		}
+		checkOutput(t, s, a, 2)
+		checkOutput(t, s, b, 3)
+		missing := OutputRef{Run: "r1", Task: "nope", Output: "out"}
+		err := s.SyncOutputs([]OutputRef{a, missing})
+		if s.DeferSync() && err == nil {
+			t.Fatal("syncing an output that does not exist succeeded")
+		}
+		if !s.DeferSync() && err != nil {
+			t.Fatalf("a store that syncs every commit has nothing to sync: %v", err)
+		}
+		if err := s.SyncOutputs([]OutputRef{{Run: "r1", Task: "../x", Output: "out"}}); s.DeferSync() && err == nil {
+			t.Fatal("a bad ref was synced")
+		}
+		mem.AssertSize(t, 0)
+	}
+}
