@@ -38,6 +38,9 @@ func (s *Server) listRuns(c *gin.Context) {
 	if runs == nil {
 		runs = []*dag.Run{}
 	}
+	for _, r := range runs {
+		hideInline(r)
+	}
 	c.JSON(http.StatusOK, gin.H{"runs": runs, "next_cursor": next})
 }
 
@@ -47,7 +50,19 @@ func (s *Server) getRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, run)
+	c.JSON(http.StatusOK, hideInline(run))
+}
+
+// hideInline drops the bytes of outputs kept inline from a run about to be
+// sent: the outputs route serves them, and they would bloat every run. The
+// run must be the caller's own copy.
+func hideInline(r *dag.Run) *dag.Run {
+	for i := range r.Tasks {
+		for j := range r.Tasks[i].Outputs {
+			r.Tasks[i].Outputs[j].Inline = nil
+		}
+	}
+	return r
 }
 
 func (s *Server) cancelRun(c *gin.Context) {
@@ -68,7 +83,7 @@ func (s *Server) cancelRun(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, run)
+	c.JSON(http.StatusOK, hideInline(run))
 }
 
 // sseKeepAlive is how often an idle event stream sends a comment so
@@ -98,7 +113,7 @@ func (s *Server) runEvents(c *gin.Context) {
 	keepAlive := time.NewTicker(sseKeepAlive)
 	defer keepAlive.Stop()
 	for {
-		body, err := json.Marshal(run)
+		body, err := json.Marshal(hideInline(run))
 		if err != nil {
 			return
 		}

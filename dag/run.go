@@ -128,6 +128,9 @@ type OutputMeta struct {
 	Bytes  int64   `json:"bytes"`
 	// Node is where the output is held.
 	Node string `json:"node,omitempty"`
+	// Inline holds a small output's whole Arrow IPC file: such an output
+	// lives in the replicated state, on every node, and has no file.
+	Inline []byte `json:"inline,omitempty"`
 }
 
 // Field is one column of an output's schema.

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,7 @@ import (
 // stays open until Close and every reader is released.
 type OutputFile struct {
 	ref  OutputRef
-	f    *os.File
+	f    io.Closer
 	fr   *ipc.FileReader
 	meta dag.OutputMeta
 	// schema and batches are kept apart from fr, which forgets them once
@@ -79,6 +80,21 @@ func (s *Store) Open(ref OutputRef) (*OutputFile, error) {
 		_ = s.writeSidecar(ref, sidecar{Meta: of.meta, Batches: fr.NumRecords(), ModTime: st.ModTime().UnixNano()}, !s.deferSync)
 	}
 	return of, nil
+}
+
+// OpenInline opens an output kept inline (OutputMeta.Inline) like a
+// committed file; meta describes it.
+func (s *Store) OpenInline(ref OutputRef, meta dag.OutputMeta) (*OutputFile, error) {
+	if len(meta.Inline) == 0 {
+		return nil, fmt.Errorf("open output %s: it is not inline", ref)
+	}
+	fr, err := ipc.NewFileReader(bytes.NewReader(meta.Inline), ipc.WithAllocator(s.mem))
+	if err != nil {
+		return nil, fmt.Errorf("open inline output %s: %w", ref, err)
+	}
+	meta.Inline = nil
+	return &OutputFile{ref: ref, f: io.NopCloser(nil), fr: fr, refs: 1, schema: fr.Schema(),
+		batches: fr.NumRecords(), meta: meta}, nil
 }
 
 func (f *OutputFile) countRows() (int64, error) {

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,8 @@ type Store struct {
 	// sidecarMin is the output size above which metadata is cached in a
 	// sidecar (sidecarMinBytes; tests lower it).
 	sidecarMin int64
+	// inlineMax is StoreOptions.InlineMax.
+	inlineMax int
 }
 
 // StoreOptions configures a Store opened with OpenStoreWith; the zero value
@@ -63,7 +66,17 @@ type StoreOptions struct {
 	// option and always sync in Commit; on Unixes other than Linux, Sync
 	// is only best-effort (see sync_unix.go).
 	DeferSync bool
+	// InlineMax, when positive, keeps outputs whose Arrow IPC file is at
+	// most that many bytes in memory: Commit writes no file and returns
+	// the bytes in OutputMeta.Inline, for the caller to keep (forged keeps
+	// them in the replicated state; OpenInline reads them). Zero writes
+	// every output to a file.
+	InlineMax int
 }
+
+// DefaultInlineMax is the inline limit nodes use: outputs this small cost
+// less in the state than as files.
+const DefaultInlineMax = 4 << 10
 
 // OpenStore opens (creating it if needed) the output store in dir and
 // removes temporary files left by writers that never finished. A nil mem
@@ -86,7 +99,7 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
-	s := &Store{dir: abs, mem: mem, sidecarMin: sidecarMinBytes}
+	s := &Store{dir: abs, mem: mem, sidecarMin: sidecarMinBytes, inlineMax: opts.InlineMax}
 	if err := s.removeTemps(); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
@@ -142,8 +155,10 @@ func flatName(task, output string) string {
 
 var flatEscaper = strings.NewReplacer("%", "%25", "=", "%3D")
 
-// Create starts writing an output. Batches go to a temporary file in the
-// output's directory; nothing is visible to readers until Commit.
+// Create starts writing an output. Nothing is visible to readers until
+// Commit. In a store with StoreOptions.InlineMax set, the output is kept
+// in memory while it is that small; past it, batches go to a temporary file
+// in the run's directory.
 func (s *Store) Create(ref OutputRef, schema *arrow.Schema) (*OutputWriter, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
@@ -151,24 +166,58 @@ func (s *Store) Create(ref OutputRef, schema *arrow.Schema) (*OutputWriter, erro
 	if schema == nil {
 		return nil, fmt.Errorf("create output %s: no schema", ref)
 	}
-	final := s.path(ref, arrowExt)
+	w := &OutputWriter{store: s, ref: ref, schema: schema, mem: &bytes.Buffer{}}
+	if s.inlineMax <= 0 {
+		if err := w.spill(); err != nil {
+			return nil, fmt.Errorf("create output %s: %w", ref, err)
+		}
+	}
+	fw, err := ipc.NewFileWriter(outputSink{w}, ipc.WithSchema(schema), ipc.WithAllocator(s.mem))
+	if err != nil {
+		w.discard()
+		return nil, fmt.Errorf("create output %s: %w", ref, err)
+	}
+	w.fw = fw
+	return w, nil
+}
+
+// outputSink is where the IPC writer's bytes go: memory, then the file.
+type outputSink struct{ w *OutputWriter }
+
+func (o outputSink) Write(p []byte) (int, error) {
+	w := o.w
+	if w.f == nil {
+		if w.mem.Len()+len(p) <= w.store.inlineMax {
+			return w.mem.Write(p)
+		}
+		if err := w.spill(); err != nil {
+			return 0, err
+		}
+	}
+	return w.bw.Write(p)
+}
+
+// spill moves the output to a temporary file, with what it held in memory.
+func (w *OutputWriter) spill() error {
+	final := w.store.path(w.ref, arrowExt)
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create output %s: %w", ref, err)
+		return err
 	}
 	f, err := os.CreateTemp(dir, filepath.Base(final)+".*"+tempExt)
 	if err != nil {
-		return nil, fmt.Errorf("create output %s: %w", ref, err)
+		return err
 	}
 	bw := writeBuffers.Get().(*bufio.Writer)
 	bw.Reset(f)
-	fw, err := ipc.NewFileWriter(bw, ipc.WithSchema(schema), ipc.WithAllocator(s.mem))
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("create output %s: %w", ref, err)
+	w.f, w.bw = f, bw
+	if w.mem.Len() > 0 {
+		if _, err := bw.Write(w.mem.Bytes()); err != nil {
+			return err
+		}
 	}
-	return &OutputWriter{store: s, ref: ref, schema: schema, f: f, bw: bw, fw: fw}, nil
+	w.mem = nil
+	return nil
 }
 
 // OutputWriter writes one output's record batches. It satisfies
@@ -179,7 +228,10 @@ type OutputWriter struct {
 	ref    OutputRef
 	schema *arrow.Schema
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// mem holds the output while it is small enough to be kept inline;
+	// f and bw take over once it is not.
+	mem     *bytes.Buffer
 	f       *os.File
 	bw      *bufio.Writer
 	fw      *ipc.FileWriter
@@ -245,11 +297,25 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 		return dag.OutputMeta{}, err
 	}
 	w.fw = nil // closed: a later discard must not write to the buffer again
+	final := w.store.path(w.ref, arrowExt)
+	if w.f == nil {
+		// Small enough to travel inline, in the state, with no file. A
+		// file an earlier attempt left under the same name must not be
+		// served in its place.
+		for _, p := range []string{final, w.store.path(w.ref, sidecarExt)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return dag.OutputMeta{}, err
+			}
+		}
+		data := bytes.Clone(w.mem.Bytes())
+		w.mem = nil
+		return dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows,
+			Bytes: int64(len(data)), Inline: data}, nil
+	}
 	if err := w.bw.Flush(); err != nil {
 		return dag.OutputMeta{}, err
 	}
 	w.releaseBuffer()
-	final := w.store.path(w.ref, arrowExt)
 	// Replacing an output syncs even when syncs are deferred: until the
 	// next Store.Sync a crash could otherwise leave a torn file where a
 	// durable one was.

@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/forged-dev/forged/dag"
 )
 
 var testSchema = arrow.NewSchema([]arrow.Field{
@@ -553,4 +555,75 @@ func filesOf(t *testing.T, s *Store, ref OutputRef) []string {
 		}
 	}
 	return out
+}
+
+func TestSmallOutputsStayInline(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	s, err := OpenStoreWith(t.TempDir(), StoreOptions{Mem: mem, InlineMax: DefaultInlineMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := OutputRef{Run: "r", Task: "small", Output: "out"}
+	big := OutputRef{Run: "r", Task: "big", Output: "out"}
+
+	// An earlier attempt left a file under the small output's name.
+	s.inlineMax = 0
+	writeOutput(t, s, small, 2000)
+	s.inlineMax = DefaultInlineMax
+
+	w, err := s.Create(small, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := makeBatch(mem, 0, 3)
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	meta, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(meta.Inline) == 0 || meta.Rows != 3 || meta.Bytes != int64(len(meta.Inline)) || meta.Bytes > DefaultInlineMax {
+		t.Fatalf("small output meta = rows %d bytes %d inline %d", meta.Rows, meta.Bytes, len(meta.Inline))
+	}
+	if left := filesOf(t, s, small); len(left) != 0 {
+		t.Fatalf("an inline output left files: %v", left)
+	}
+	if _, err := s.Open(small); !errors.Is(err, ErrOutputNotFound) {
+		t.Fatalf("the earlier attempt's file is still served: %v", err)
+	}
+	f, err := s.OpenInline(small, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := f.Reader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := readIDs(t, rr); len(ids) != 3 || f.Rows() != 3 {
+		t.Fatalf("inline output reads back %v (rows %d)", ids, f.Rows())
+	}
+	rr.Release()
+	f.Close()
+
+	// Past the limit, the output goes to a file as usual.
+	writeOutput(t, s, big, 2000)
+	m, err := s.Meta(big)
+	if err != nil || m.Rows != 2000 || len(m.Inline) != 0 {
+		t.Fatalf("big output = %+v, %v", m, err)
+	}
+
+	// An aborted writer that never left memory leaves nothing.
+	w, err = s.Create(OutputRef{Run: "r", Task: "gone", Output: "out"}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Abort(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenInline(small, dag.OutputMeta{}); err == nil {
+		t.Fatal("opened an output without inline bytes as inline")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,50 @@ func waitReplica(t *testing.T, n *node.Node, id string) {
 			t.Fatalf("node %s did not apply the end of run %s", n.Name(), id)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A small output travels inline in the state: its consumer on another node
+// reads it without a fetch, and any node serves it, with no file anywhere.
+func TestSmallOutputsTravelInline(t *testing.T) {
+	nodes := nodetest.MakeCluster(t, 3)
+	nodetest.WaitForLeader(t, nodes)
+	for _, n := range nodes {
+		writeOrders(t, n)
+	}
+	spec := `name: inline
+tasks:
+  - {name: load, op: read_csv, with: {path: orders.csv}, constraints: {node: n1}}
+  - {name: few, op: filter, needs: [load], with: {expr: "amount > 20"}, constraints: {node: n1}}
+  - {name: stats, op: describe, needs: [few], constraints: {node: n3}}
+`
+	c := client.New(nodes[1].URL(), "")
+	id, err := c.Submit(context.Background(), []byte(spec), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := waitRun(t, c, id)
+	if run.Status != dag.RunSucceeded {
+		t.Fatalf("run %s: %s", run.Status, run.Task("stats").Error)
+	}
+	if o := run.Task("few").Outputs[0]; o.Rows != 3 || len(o.Inline) != 0 {
+		t.Fatalf("few over the API: %d rows, %d inline bytes; want 3 rows and the bytes left out", o.Rows, len(o.Inline))
+	}
+	for _, n := range nodes {
+		r, err := n.Run(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := r.Task("few").Outputs[0]; len(o.Inline) == 0 {
+			t.Fatalf("node %s: the 3-row output is not inline (%d bytes)", n.Name(), o.Bytes)
+		}
+		if matches, _ := filepath.Glob(filepath.Join(n.DataDir(), "outputs", id, "few=*")); len(matches) != 0 {
+			t.Fatalf("node %s holds files for an inline output: %v", n.Name(), matches)
+		}
+	}
+	waitReplica(t, nodes[1], id)
+	var buf bytes.Buffer
+	if _, err := c.Output(context.Background(), id, "few", "out", "csv", 0, &buf); err != nil || strings.Count(buf.String(), "\n") != 4 {
+		t.Fatalf("inline output from a node that never ran it = %q, %v", buf.String(), err)
 	}
 }

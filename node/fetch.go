@@ -21,6 +21,9 @@ var fetchLocks sync.Map // output ref string -> *sync.Mutex
 // holds it when this node does not. The copy streams batch by batch into
 // the local store, so later readers here find it.
 func (n *Node) openInput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
+	if meta, ok := n.inlineOutput(ref); ok {
+		return n.data.OpenInline(ref, meta)
+	}
 	f, err := n.data.Open(ref)
 	if !errors.Is(err, dataplane.ErrOutputNotFound) {
 		return f, err

@@ -112,9 +112,11 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.store.Barrier(waitCtx); err != nil {
 		return nil, fmt.Errorf("catch up with the raft log: %w", err)
 	}
-	// Outputs (and task logs, on the same filesystem) are made durable in
-	// groups: the reporter syncs once before it reports a batch of ends.
-	n.data, err = dataplane.OpenStoreWith(filepath.Join(cfg.DataDir, "outputs"), dataplane.StoreOptions{DeferSync: true})
+	// Outputs are made durable in groups (the reporter syncs before it
+	// reports a batch of ends); small ones travel inline in the state.
+	n.data, err = dataplane.OpenStoreWith(filepath.Join(cfg.DataDir, "outputs"), dataplane.StoreOptions{
+		DeferSync: true, InlineMax: dataplane.DefaultInlineMax,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}

@@ -375,7 +375,7 @@ func TestRestartKeepsStateAndResumesInterruptedRuns(t *testing.T) {
 		r, _ := n1.Run(interrupted)
 		return r != nil && r.Task("nap").Status == dag.TaskRunning
 	})
-	before, _ := n1.Run(done)
+	before, _ := c.Run(ctx, done)
 	if err := n1.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}

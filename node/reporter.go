@@ -169,7 +169,9 @@ func (r *reporter) makeDurable(batch []consensus.TaskReport) {
 	for i := range batch {
 		if res := batch[i].Result; batch[i].Kind == consensus.ReportFinished && res != nil && res.Error == "" {
 			for _, o := range res.Outputs {
-				refs = append(refs, dataplane.OutputRef{Run: batch[i].Run, Task: batch[i].Task, Output: o.Name})
+				if len(o.Inline) == 0 { // inline ones are durable with the report
+					refs = append(refs, dataplane.OutputRef{Run: batch[i].Run, Task: batch[i].Task, Output: o.Name})
+				}
 			}
 		}
 	}

@@ -154,6 +154,9 @@ func (n *Node) CancelRun(ctx context.Context, id, reason string) error {
 // Run reads a run from the local replica.
 func (n *Node) Run(id string) (*dag.Run, error) { return n.store.Run(id) }
 
+// DataDir is the directory that holds the node's state, outputs and logs.
+func (n *Node) DataDir() string { return n.cfg.DataDir }
+
 // RunHeader returns a run's own fields without its tasks, from the local
 // replica: cheap enough to poll however large the run.
 func (n *Node) RunHeader(id string) (*dag.Run, error) { return n.store.RunHeader(id) }
@@ -172,9 +175,28 @@ func (n *Node) LogFile(run, task string, attempt int) (string, error) {
 	return filepath.Join(n.cfg.DataDir, "logs", run, task, strconv.Itoa(attempt)+".log"), nil
 }
 
-// OpenOutput opens an output held by this node.
+// OpenOutput opens an output held by this node, or kept inline in the
+// state (which every node holds).
 func (n *Node) OpenOutput(ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
+	if meta, ok := n.inlineOutput(ref); ok {
+		return n.data.OpenInline(ref, meta)
+	}
 	return n.data.Open(ref)
+}
+
+// inlineOutput returns the metadata of an output kept inline in the local
+// replica's state.
+func (n *Node) inlineOutput(ref dataplane.OutputRef) (dag.OutputMeta, bool) {
+	t, err := n.store.Task(ref.Run, ref.Task)
+	if err != nil {
+		return dag.OutputMeta{}, false
+	}
+	for _, o := range t.Outputs {
+		if o.Name == ref.Output && len(o.Inline) > 0 {
+			return o, true
+		}
+	}
+	return dag.OutputMeta{}, false
 }
 
 // apply commits a command and turns a business rejection into an error.
