@@ -160,14 +160,24 @@ var flatEscaper = strings.NewReplacer("%", "%25", "=", "%3D")
 // in memory while it is that small; past it, batches go to a temporary file
 // in the run's directory.
 func (s *Store) Create(ref OutputRef, schema *arrow.Schema) (*OutputWriter, error) {
+	return s.create(ref, schema, s.inlineMax)
+}
+
+// createFile is Create for an output that must become a file whatever its
+// size, such as a copy fetched from another node.
+func (s *Store) createFile(ref OutputRef, schema *arrow.Schema) (*OutputWriter, error) {
+	return s.create(ref, schema, 0)
+}
+
+func (s *Store) create(ref OutputRef, schema *arrow.Schema, inlineMax int) (*OutputWriter, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
 	if schema == nil {
 		return nil, fmt.Errorf("create output %s: no schema", ref)
 	}
-	w := &OutputWriter{store: s, ref: ref, schema: schema, mem: &bytes.Buffer{}}
-	if s.inlineMax <= 0 {
+	w := &OutputWriter{store: s, ref: ref, schema: schema, mem: &bytes.Buffer{}, inlineMax: inlineMax}
+	if inlineMax <= 0 {
 		if err := w.spill(); err != nil {
 			return nil, fmt.Errorf("create output %s: %w", ref, err)
 		}
@@ -187,7 +197,7 @@ type outputSink struct{ w *OutputWriter }
 func (o outputSink) Write(p []byte) (int, error) {
 	w := o.w
 	if w.f == nil {
-		if w.mem.Len()+len(p) <= w.store.inlineMax {
+		if w.mem.Len()+len(p) <= w.inlineMax {
 			return w.mem.Write(p)
 		}
 		if err := w.spill(); err != nil {
@@ -231,15 +241,16 @@ type OutputWriter struct {
 	mu sync.Mutex
 	// mem holds the output while it is small enough to be kept inline;
 	// f and bw take over once it is not.
-	mem     *bytes.Buffer
-	f       *os.File
-	bw      *bufio.Writer
-	fw      *ipc.FileWriter
-	rows    int64
-	batches int
-	done    bool // committed or aborted
-	meta    *dag.OutputMeta
-	err     error
+	mem       *bytes.Buffer
+	inlineMax int
+	f         *os.File
+	bw        *bufio.Writer
+	fw        *ipc.FileWriter
+	rows      int64
+	batches   int
+	done      bool // committed or aborted
+	meta      *dag.OutputMeta
+	err       error
 }
 
 // Write appends one batch. The writer does not keep rec; the caller still

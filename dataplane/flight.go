@@ -1,0 +1,279 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/forged-dev/forged/dag"
+)
+
+// maxFlightMessage bounds one gRPC message, a record batch included; the
+// gRPC default of 4 MiB refuses ordinary batches.
+const maxFlightMessage = 256 << 20
+
+// FlightSource is what a Flight server serves; the node decides where an
+// output lives.
+type FlightSource interface {
+	// OpenOutput opens an output this node holds (a file here, or kept
+	// inline in the state); the error wraps ErrOutputNotFound when it
+	// holds none.
+	OpenOutput(ref OutputRef) (*OutputFile, error)
+	// Locate describes a committed output and returns the Flight
+	// addresses of the nodes that hold it; the error wraps
+	// ErrOutputNotFound when there is no such output.
+	Locate(ref OutputRef) (dag.OutputMeta, []string, error)
+	// RunOutputs lists a run's committed outputs.
+	RunOutputs(run string) ([]OutputRef, error)
+}
+
+// FlightServer serves task outputs over Arrow Flight: DoGet streams the
+// output a ticket names ("run/task/output"), GetFlightInfo describes one
+// (PATH descriptor run, task, output) and where it is held, ListFlights
+// lists a run's outputs (the criteria's expression is the run ID).
+type FlightServer struct {
+	flight.BaseFlightServer
+	src FlightSource
+	mem memory.Allocator
+
+	srv  flight.Server
+	addr string
+	done chan struct{}
+	once sync.Once
+}
+
+// NewFlightServer serves src on lis until Close; a nil mem is
+// memory.DefaultAllocator.
+func NewFlightServer(src FlightSource, lis net.Listener, mem memory.Allocator) *FlightServer {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	s := &FlightServer{src: src, mem: mem, addr: lis.Addr().String(), done: make(chan struct{})}
+	s.srv = flight.NewServerWithMiddleware(nil,
+		grpc.MaxRecvMsgSize(maxFlightMessage), grpc.MaxSendMsgSize(maxFlightMessage))
+	s.srv.InitListener(lis)
+	s.srv.RegisterFlightService(s)
+	go func() {
+		defer close(s.done)
+		_ = s.srv.Serve()
+	}()
+	return s
+}
+
+// Addr is the address the server listens on.
+func (s *FlightServer) Addr() string { return s.addr }
+
+// Close stops accepting calls, waits for those under way and returns.
+// It is safe to call twice.
+func (s *FlightServer) Close() {
+	s.once.Do(func() {
+		s.srv.Shutdown()
+		<-s.done
+	})
+}
+
+// DoGet streams the output the ticket names, batch by batch.
+func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	ref, err := ParseOutputRef(string(tkt.GetTicket()))
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	f, err := s.src.OpenOutput(ref)
+	if err != nil {
+		return flightError(err)
+	}
+	defer f.Close()
+	rr, err := f.Reader()
+	if err != nil {
+		return flightError(err)
+	}
+	defer rr.Release()
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(rr.Schema()), ipc.WithAllocator(s.mem))
+	defer w.Close()
+	for rr.Next() {
+		if err := w.Write(rr.RecordBatch()); err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	return nil
+}
+
+// GetFlightInfo describes an output: its schema, size and the nodes that
+// hold it.
+func (s *FlightServer) GetFlightInfo(ctx context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	ref, err := refOfDescriptor(desc)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return s.info(ctx, ref)
+}
+
+// ListFlights sends the description of every output of the run the
+// criteria's expression names.
+func (s *FlightServer) ListFlights(c *flight.Criteria, stream flight.FlightService_ListFlightsServer) error {
+	run := strings.TrimSpace(string(c.GetExpression()))
+	if err := checkPart("run", run); err != nil {
+		return status.Error(codes.InvalidArgument, "list flights: the criteria's expression must be a run ID: "+err.Error())
+	}
+	refs, err := s.src.RunOutputs(run)
+	if err != nil {
+		return flightError(err)
+	}
+	for _, ref := range refs {
+		info, err := s.info(stream.Context(), ref)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(info); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *FlightServer) info(ctx context.Context, ref OutputRef) (*flight.FlightInfo, error) {
+	meta, holders, err := s.src.Locate(ref)
+	if err != nil {
+		return nil, flightError(err)
+	}
+	// The schema comes from the data: from here when this node can open
+	// it, else from a holder.
+	var schema []byte
+	if f, err := s.src.OpenOutput(ref); err == nil {
+		schema = flight.SerializeSchema(f.Schema(), s.mem)
+		f.Close()
+	} else if !errors.Is(err, ErrOutputNotFound) {
+		return nil, flightError(err)
+	} else {
+		remote, err := remoteInfo(ctx, holders, ref)
+		if err != nil {
+			return nil, flightError(err)
+		}
+		schema = remote.GetSchema()
+	}
+	locs := make([]*flight.Location, len(holders))
+	for i, h := range holders {
+		locs[i] = &flight.Location{Uri: "grpc+tcp://" + h}
+	}
+	return &flight.FlightInfo{
+		Schema:           schema,
+		FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{ref.Run, ref.Task, ref.Output}},
+		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: []byte(ref.String())}, Location: locs}},
+		TotalRecords:     meta.Rows,
+		TotalBytes:       meta.Bytes,
+	}, nil
+}
+
+// remoteInfo asks the first holder that answers for an output's info.
+func remoteInfo(ctx context.Context, holders []string, ref OutputRef) (*flight.FlightInfo, error) {
+	var errs []error
+	for _, h := range holders {
+		c, err := DialFlight(h)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		info, err := c.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{ref.Run, ref.Task, ref.Output}})
+		c.Close()
+		if err == nil {
+			return info, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", h, err))
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%w: %s has no live holder", ErrOutputNotFound, ref)
+	}
+	return nil, fmt.Errorf("describe %s: %w", ref, errors.Join(errs...))
+}
+
+// refOfDescriptor reads a PATH descriptor (run, task, output) or a CMD
+// descriptor holding "run/task/output".
+func refOfDescriptor(d *flight.FlightDescriptor) (OutputRef, error) {
+	switch d.GetType() {
+	case flight.DescriptorPATH:
+		if p := d.GetPath(); len(p) == 3 {
+			ref := OutputRef{Run: p[0], Task: p[1], Output: p[2]}
+			return ref, ref.Validate()
+		}
+		return OutputRef{}, fmt.Errorf("%w: a path descriptor names run, task and output", ErrBadRef)
+	case flight.DescriptorCMD:
+		return ParseOutputRef(string(d.GetCmd()))
+	}
+	return OutputRef{}, fmt.Errorf("%w: unknown descriptor type %v", ErrBadRef, d.GetType())
+}
+
+// flightError maps the data plane's errors to gRPC statuses.
+func flightError(err error) error {
+	switch {
+	case errors.Is(err, ErrOutputNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrBadRef):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case status.Code(err) != codes.Unknown:
+		return err
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// DialFlight opens a Flight client to addr (host:port, no TLS). The
+// caller closes it.
+func DialFlight(addr string) (flight.Client, error) {
+	c, err := flight.NewClientWithMiddleware(addr, nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxFlightMessage), grpc.MaxCallSendMsgSize(maxFlightMessage)))
+	if err != nil {
+		return nil, fmt.Errorf("dial flight %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// FetchFlight copies an output from the Flight server at addr into the
+// store, batch by batch: nothing is held whole in memory. The copy is
+// committed (and visible) only once the whole stream arrived.
+func (s *Store) FetchFlight(ctx context.Context, addr string, ref OutputRef) (dag.OutputMeta, error) {
+	c, err := DialFlight(addr)
+	if err != nil {
+		return dag.OutputMeta{}, err
+	}
+	defer c.Close()
+	stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: []byte(ref.String())})
+	if err != nil {
+		return dag.OutputMeta{}, fmt.Errorf("fetch %s from %s: %w", ref, addr, err)
+	}
+	rr, err := flight.NewRecordReader(stream, ipc.WithAllocator(s.mem))
+	if err != nil {
+		if status.Code(err) == codes.NotFound {
+			return dag.OutputMeta{}, fmt.Errorf("%w: %s on %s", ErrOutputNotFound, ref, addr)
+		}
+		return dag.OutputMeta{}, fmt.Errorf("fetch %s from %s: %w", ref, addr, err)
+	}
+	defer rr.Release()
+	w, err := s.createFile(ref, rr.Schema())
+	if err != nil {
+		return dag.OutputMeta{}, err
+	}
+	defer w.Abort()
+	for rr.Next() {
+		if err := w.Write(rr.RecordBatch()); err != nil {
+			return dag.OutputMeta{}, fmt.Errorf("fetch %s: store: %w", ref, err)
+		}
+	}
+	if err := rr.Err(); err != nil {
+		return dag.OutputMeta{}, fmt.Errorf("fetch %s from %s: %w", ref, addr, err)
+	}
+	return w.Commit()
+}
