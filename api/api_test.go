@@ -70,7 +70,7 @@ func (f *fakeBackend) Subscribe() (<-chan struct{}, func()) {
 func (f *fakeBackend) LogFile(run, task string, attempt int) (string, error) {
 	return "/nonexistent/" + run, nil
 }
-func (f *fakeBackend) OpenOutput(dataplane.OutputRef) (*dataplane.OutputFile, error) {
+func (f *fakeBackend) OpenOutput(context.Context, dataplane.OutputRef) (*dataplane.OutputFile, error) {
 	return nil, dataplane.ErrOutputNotFound
 }
 

@@ -51,8 +51,9 @@ type Backend interface {
 
 	// LogFile returns the path of a task attempt's log on this node.
 	LogFile(run, task string, attempt int) (string, error)
-	// OpenOutput opens a task output held by this node.
-	OpenOutput(ref dataplane.OutputRef) (*dataplane.OutputFile, error)
+	// OpenOutput opens a task output for reading: held by this node, kept
+	// inline in the state, or first copied from the node that holds it.
+	OpenOutput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error)
 }
 
 // Health is the body of GET /api/v1/health.

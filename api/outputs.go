@@ -179,7 +179,7 @@ func (s *Server) taskOutput(c *gin.Context) {
 		fail(c, fmt.Errorf("%w: task %s has no output %q (it has %s)", errNotFound, ref.Task, ref.Output, strings.Join(names, ", ")))
 		return
 	}
-	f, err := s.backend.OpenOutput(ref)
+	f, err := s.backend.OpenOutput(c.Request.Context(), ref)
 	if err != nil {
 		fail(c, err)
 		return

@@ -26,10 +26,14 @@ const maxFlightMessage = 256 << 20
 // FlightSource is what a Flight server serves; the node decides where an
 // output lives.
 type FlightSource interface {
-	// OpenOutput opens an output this node holds (a file here, or kept
-	// inline in the state); the error wraps ErrOutputNotFound when it
-	// holds none.
-	OpenOutput(ref OutputRef) (*OutputFile, error)
+	// OpenOutput opens an output for DoGet: held here, or fetched from
+	// a node that holds it; the error wraps ErrOutputNotFound when there
+	// is none.
+	OpenOutput(ctx context.Context, ref OutputRef) (*OutputFile, error)
+	// OpenLocal opens an output only if this node holds it (a file here,
+	// or kept inline in the state), without fetching; the error wraps
+	// ErrOutputNotFound otherwise.
+	OpenLocal(ref OutputRef) (*OutputFile, error)
 	// Locate describes a committed output and returns the Flight
 	// addresses of the nodes that hold it; the error wraps
 	// ErrOutputNotFound when there is no such output.
@@ -89,7 +93,7 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 	if err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
-	f, err := s.src.OpenOutput(ref)
+	f, err := s.src.OpenOutput(stream.Context(), ref)
 	if err != nil {
 		return flightError(err)
 	}
@@ -153,7 +157,7 @@ func (s *FlightServer) info(ctx context.Context, ref OutputRef) (*flight.FlightI
 	// The schema comes from the data: from here when this node can open
 	// it, else from a holder.
 	var schema []byte
-	if f, err := s.src.OpenOutput(ref); err == nil {
+	if f, err := s.src.OpenLocal(ref); err == nil {
 		schema = flight.SerializeSchema(f.Schema(), s.mem)
 		f.Close()
 	} else if !errors.Is(err, ErrOutputNotFound) {

@@ -23,7 +23,11 @@ type storeSource struct {
 	outputs map[string][]OutputRef // by run
 }
 
-func (src *storeSource) OpenOutput(ref OutputRef) (*OutputFile, error) { return src.s.Open(ref) }
+func (src *storeSource) OpenOutput(_ context.Context, ref OutputRef) (*OutputFile, error) {
+	return src.s.Open(ref)
+}
+
+func (src *storeSource) OpenLocal(ref OutputRef) (*OutputFile, error) { return src.s.Open(ref) }
 
 func (src *storeSource) Locate(ref OutputRef) (dag.OutputMeta, []string, error) {
 	for _, r := range src.outputs[ref.Run] {

@@ -90,7 +90,7 @@ func startAgent(t *testing.T, dataDir string, extra ...string) *agent {
 func startNamedAgent(t *testing.T, name, dataDir string, extra ...string) *agent {
 	t.Helper()
 	args := append([]string{"agent", "--name", name, "--data-dir", dataDir, "--http", "127.0.0.1:0",
-		"--raft-port", "0", "--slots", "4"}, extra...)
+		"--raft-port", "0", "--flight-port", "0", "--slots", "4"}, extra...)
 	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -34,7 +34,7 @@ func (n *Node) startGossip() error {
 		Timing:        n.cfg.GossipTiming,
 		LogOutput:     logOut,
 		Meta: memberMeta{
-			HTTP: n.advertisedHTTP(), Raft: n.store.Addr(), Slots: n.cfg.Slots,
+			HTTP: n.advertisedHTTP(), Raft: n.store.Addr(), Flight: n.advertised(n.flightLn.Addr().String()), Slots: n.cfg.Slots,
 			Labels: n.cfg.Labels, Version: n.cfg.Version, Expect: n.cfg.BootstrapExpect,
 		},
 	})

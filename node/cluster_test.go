@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/forged-dev/forged/dataplane"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,7 +112,7 @@ func TestTasksSpreadAcrossNodesAndInputsMoveBetweenThem(t *testing.T) {
 tasks:
   - name: make
     op: read_csv
-    with: {path: orders.csv}
+    with: {path: big_orders.csv}
     constraints: {node: n1}
   - name: use
     op: filter
@@ -129,21 +131,53 @@ tasks:
 	if run.Status != dag.RunSucceeded || run.Task("make").Node != "n1" || run.Task("use").Node != "n3" {
 		t.Fatalf("pinned run %s: make on %s, use on %s (%s)", run.Status, run.Task("make").Node, run.Task("use").Node, run.Task("use").Error)
 	}
-	if rows := run.Task("use").Outputs[0].Rows; rows != 3 {
-		t.Fatalf("use has %d rows, want 3", rows)
+	if o := run.Task("use").Outputs[0]; o.Rows != bigOrdersOver20 || o.Bytes <= dataplane.DefaultInlineMax {
+		t.Fatalf("use has %d rows in %d bytes, want %d rows in a file (not inline)", o.Rows, o.Bytes, bigOrdersOver20)
 	}
+	// A node that holds nothing serves an output another node holds, over
+	// the API and over Flight, pulling a copy from the holder.
+	waitReplica(t, nodes[1], id)
+	var viaAPI bytes.Buffer
+	if _, err := client.New(nodes[1].URL(), "").Output(context.Background(), id, "make", "out", "csv", 0, &viaAPI); err != nil ||
+		strings.Count(viaAPI.String(), "\n") != bigOrders+1 {
+		t.Fatalf("n1's output through n2's API = %q, %v", viaAPI.String(), err)
+	}
+	if rows := doGetRows(t, nodes[1].FlightAddr(), id+"/use/out"); rows != bigOrdersOver20 {
+		t.Fatalf("DoGet of n3's output from n2 gave %d rows, want %d", rows, bigOrdersOver20)
+	}
+
 	// Any node serves the output that n3 holds, once it has a copy; reads
 	// are from the local replica, so first wait for n3 to apply the end.
 	waitReplica(t, nodes[2], id)
 	var buf bytes.Buffer
-	if _, err := client.New(nodes[2].URL(), "").Output(context.Background(), id, "use", "out", "csv", 0, &buf); err != nil || strings.Count(buf.String(), "\n") != 4 {
+	if _, err := client.New(nodes[2].URL(), "").Output(context.Background(), id, "use", "out", "csv", 0, &buf); err != nil || strings.Count(buf.String(), "\n") != bigOrdersOver20+1 {
 		t.Fatalf("output from its holder = %q, %v", buf.String(), err)
 	}
+}
+
+// bigOrders rows of big_orders.csv, bigOrdersOver20 of them with an
+// amount over 20: large enough that outputs made from it are files, not
+// inline.
+const (
+	bigOrders       = 600
+	bigOrdersOver20 = 348
+)
+
+func bigOrdersCSV() string {
+	var sb strings.Builder
+	sb.WriteString("order_id,customer,amount,status\n")
+	for i := 0; i < bigOrders; i++ {
+		fmt.Fprintf(&sb, "%d,customer-%d,%d,paid\n", i, i%17, i%50)
+	}
+	return sb.String()
 }
 
 func writeOrders(t *testing.T, n *node.Node) {
 	t.Helper()
 	root := n.DataRoots()[0]
+	if err := writeFile(root+"/big_orders.csv", bigOrdersCSV()); err != nil {
+		t.Fatal(err)
+	}
 	if err := writeFile(root+"/orders.csv", ordersCSV); err != nil {
 		t.Fatal(err)
 	}
@@ -288,4 +322,32 @@ tasks:
 	if _, err := c.Output(context.Background(), id, "few", "out", "csv", 0, &buf); err != nil || strings.Count(buf.String(), "\n") != 4 {
 		t.Fatalf("inline output from a node that never ran it = %q, %v", buf.String(), err)
 	}
+}
+
+// doGetRows reads a whole output over Flight, as a pyarrow client would,
+// and counts its rows.
+func doGetRows(t *testing.T, addr, ticket string) int64 {
+	t.Helper()
+	c, err := dataplane.DialFlight(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stream, err := c.DoGet(context.Background(), &flight.Ticket{Ticket: []byte(ticket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := flight.NewRecordReader(stream)
+	if err != nil {
+		t.Fatalf("DoGet %s from %s: %v", ticket, addr, err)
+	}
+	defer rr.Release()
+	var rows int64
+	for rr.Next() {
+		rows += rr.RecordBatch().NumRows()
+	}
+	if err := rr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

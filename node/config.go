@@ -7,6 +7,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,6 +45,14 @@ type Config struct {
 	// GossipAddr is where memberlist listens (UDP and TCP), such as
 	// "127.0.0.1:7946".
 	GossipAddr string
+	// Mem allocates the Arrow memory of task inputs and outputs and of
+	// transfers between nodes; nil is Go's default allocator. Tests pass
+	// a checked allocator to prove nothing leaks.
+	Mem memory.Allocator
+	// FlightAddr is where the Arrow Flight server listens, such as
+	// "127.0.0.1:7948": other nodes pull task outputs from it, clients
+	// read them.
+	FlightAddr string
 	// AdvertiseHost is the address other nodes use to reach this one; it
 	// is needed when the bind addresses are 0.0.0.0. Empty: the bound host.
 	AdvertiseHost string
@@ -95,6 +104,7 @@ func DefaultConfig() Config {
 		HTTPAddr:        "127.0.0.1:8080",
 		RaftAddr:        "127.0.0.1:0",
 		GossipAddr:      "127.0.0.1:0",
+		FlightAddr:      "127.0.0.1:0",
 		GossipTiming:    DefaultGossipTiming(),
 		RaftTiming:      DefaultRaftTiming(),
 		BootstrapExpect: -1,
@@ -120,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GossipAddr == "" {
 		c.GossipAddr = "127.0.0.1:0"
+	}
+	if c.FlightAddr == "" {
+		c.FlightAddr = "127.0.0.1:0"
 	}
 	if c.BootstrapExpect < 0 {
 		c.BootstrapExpect = 1

@@ -73,7 +73,7 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 		defer cancel()
 	}
 
-	a := &attempt{ctx: ctx, node: n, runID: key.Run, task: task, mem: memory.DefaultAllocator}
+	a := &attempt{ctx: ctx, node: n, runID: key.Run, task: task, mem: n.mem()}
 	defer a.cleanup()
 	env := &ops.Env{
 		Task:      task,
@@ -141,7 +141,7 @@ func (a *attempt) inputs() []ops.Input {
 	for i, need := range a.task.Needs {
 		ref := dataplane.OutputRef{Run: a.runID, Task: need.Task, Output: need.Output}
 		in[i] = ops.Input{Need: need, Open: func() (array.RecordReader, error) {
-			f, err := a.node.openInput(a.ctx, ref)
+			f, err := a.node.openOutput(a.ctx, ref)
 			if err != nil {
 				return nil, fmt.Errorf("open input %s: %w", need, err)
 			}
@@ -233,4 +233,12 @@ func (a *attempt) cleanup() {
 	for _, f := range a.files {
 		f.Close()
 	}
+}
+
+// mem is the allocator for Arrow memory (Config.Mem, else Go's default).
+func (n *Node) mem() memory.Allocator {
+	if n.cfg.Mem != nil {
+		return n.cfg.Mem
+	}
+	return memory.DefaultAllocator
 }

@@ -4,23 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"sync"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
+	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/dataplane"
 )
 
-// fetchLocks makes concurrent attempts that need the same remote output
-// fetch it once.
-var fetchLocks sync.Map // output ref string -> *sync.Mutex
-
-// openInput opens an upstream output, pulling it first from the node that
-// holds it when this node does not. The copy streams batch by batch into
-// the local store, so later readers here find it.
-func (n *Node) openInput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
+// openOutput opens an output wherever it is: kept inline in the state,
+// held here, or else pulled first from the node that holds it with Arrow
+// Flight DoGet. The copy streams batch by batch into the local store, so
+// later readers here find it.
+func (n *Node) openOutput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
 	if meta, ok := n.inlineOutput(ref); ok {
 		return n.data.OpenInline(ref, meta)
 	}
@@ -28,75 +22,149 @@ func (n *Node) openInput(ctx context.Context, ref dataplane.OutputRef) (*datapla
 	if !errors.Is(err, dataplane.ErrOutputNotFound) {
 		return f, err
 	}
-	holder := ""
-	if t, err := n.store.Task(ref.Run, ref.Task); err == nil {
-		for _, o := range t.Outputs {
-			if o.Name == ref.Output {
-				holder = o.Node
-			}
-		}
-	}
-	if holder == "" || holder == n.cfg.Name {
+	meta, ok := n.outputMeta(ref)
+	if !ok || meta.Node == "" || meta.Node == n.cfg.Name {
 		return nil, fmt.Errorf("output %s is not on this node and no other node holds it: %w", ref, dataplane.ErrOutputNotFound)
 	}
-	mu, _ := fetchLocks.LoadOrStore(ref.String(), &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	unlock := n.fetches.lock(ref.String())
+	defer unlock()
 	if f, err := n.data.Open(ref); err == nil {
-		return f, nil
+		return f, nil // another caller fetched it meanwhile
 	}
-	if err := n.fetchOutput(ctx, holder, ref); err != nil {
+	if err := n.fetchOutput(ctx, meta.Node, ref); err != nil {
 		return nil, err
 	}
 	return n.data.Open(ref)
 }
 
-// fetchOutput copies an output from holder's API as an Arrow IPC stream.
+// fetchOutput copies an output from holder's Flight server.
 func (n *Node) fetchOutput(ctx context.Context, holder string, ref dataplane.OutputRef) error {
 	m, ok := n.gossip.member(holder)
-	if !ok || m.Meta.HTTP == "" {
-		return fmt.Errorf("fetch %s: node %s holds it but its API address is unknown", ref, holder)
+	if !ok || m.Meta.Flight == "" {
+		return fmt.Errorf("fetch %s: node %s holds it but its Flight address is unknown", ref, holder)
 	}
 	if m.Status == statusDead || m.Status == statusLeft {
 		return fmt.Errorf("fetch %s: node %s that holds it is %s", ref, holder, m.Status)
 	}
-	// consistent=true: the holder may not yet have applied the entry that
-	// finished the producer (the consumer was placed in that same entry).
-	u := fmt.Sprintf("http://%s/api/v1/runs/%s/tasks/%s/outputs/%s?format=arrow&consistent=true", m.Meta.HTTP,
-		url.PathEscape(ref.Run), url.PathEscape(ref.Task), url.PathEscape(ref.Output))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
+	if _, err := n.data.FetchFlight(ctx, m.Meta.Flight, ref); err != nil {
 		return err
 	}
-	resp, err := n.httpClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetch %s from %s: %w", ref, holder, err)
+	n.log.Debug("fetched an output from its holder", "output", ref.String(), "holder", holder)
+	return nil
+}
+
+// outputMeta returns an output's metadata from the local replica.
+func (n *Node) outputMeta(ref dataplane.OutputRef) (dag.OutputMeta, bool) {
+	t, err := n.store.Task(ref.Run, ref.Task)
+	if err != nil || t.Status != dag.TaskSucceeded {
+		return dag.OutputMeta{}, false
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetch %s from %s: HTTP %s", ref, holder, resp.Status)
-	}
-	rr, err := dataplane.Decode(resp.Body, memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("fetch %s from %s: %w", ref, holder, err)
-	}
-	defer rr.Release()
-	w, err := n.data.Create(ref, rr.Schema())
-	if err != nil {
-		return err
-	}
-	defer w.Abort()
-	for rr.Next() {
-		if err := w.Write(rr.RecordBatch()); err != nil {
-			return fmt.Errorf("fetch %s: store: %w", ref, err)
+	for _, o := range t.Outputs {
+		if o.Name == ref.Output {
+			return o, true
 		}
 	}
-	if err := rr.Err(); err != nil {
-		return fmt.Errorf("fetch %s from %s: %w", ref, holder, err)
+	return dag.OutputMeta{}, false
+}
+
+// inlineOutput returns the metadata of an output kept inline in the local
+// replica's state.
+func (n *Node) inlineOutput(ref dataplane.OutputRef) (dag.OutputMeta, bool) {
+	meta, ok := n.outputMeta(ref)
+	return meta, ok && len(meta.Inline) > 0
+}
+
+// keyLocks hands out one lock per key, and forgets a key once nobody
+// holds or waits for it, so that concurrent fetches of one output make
+// one copy.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	mu    sync.Mutex
+	users int
+}
+
+// lock takes the key's lock and returns its release.
+func (k *keyLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyLock{}
 	}
-	if _, err := w.Commit(); err != nil {
-		return fmt.Errorf("fetch %s: commit: %w", ref, err)
+	l := k.m[key]
+	if l == nil {
+		l = &keyLock{}
+		k.m[key] = l
 	}
-	n.log.Debug("fetched an input from its holder", "output", ref.String(), "holder", holder)
-	return nil
+	l.users++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// flightSource is what this node's Flight server serves: any output, as
+// the API does (a client may DoGet from any node), copied first from its
+// holder when this node has none. A node only ever fetches from the node
+// the state names as holder, and serves itself as holder only from what it
+// has, so requests cannot loop.
+type flightSource struct{ n *Node }
+
+func (s flightSource) OpenOutput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
+	return s.n.openOutput(ctx, ref)
+}
+
+func (s flightSource) OpenLocal(ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
+	if meta, ok := s.n.inlineOutput(ref); ok {
+		return s.n.data.OpenInline(ref, meta)
+	}
+	return s.n.data.Open(ref)
+}
+
+func (s flightSource) Locate(ref dataplane.OutputRef) (dag.OutputMeta, []string, error) {
+	if err := ref.Validate(); err != nil {
+		return dag.OutputMeta{}, nil, err
+	}
+	meta, ok := s.n.outputMeta(ref)
+	if !ok {
+		return dag.OutputMeta{}, nil, fmt.Errorf("%w: %s", dataplane.ErrOutputNotFound, ref)
+	}
+	var holders []string
+	if len(meta.Inline) > 0 {
+		// In the state: every live node serves it; this one first.
+		holders = append(holders, s.n.advertised(s.n.FlightAddr()))
+		for _, m := range s.n.gossip.list() {
+			if m.Name != s.n.cfg.Name && m.Status == statusAlive && m.Meta.Flight != "" {
+				holders = append(holders, m.Meta.Flight)
+			}
+		}
+	} else if m, ok := s.n.gossip.member(meta.Node); ok && m.Meta.Flight != "" && m.Status == statusAlive {
+		holders = append(holders, m.Meta.Flight)
+	}
+	return meta, holders, nil
+}
+
+func (s flightSource) RunOutputs(run string) ([]dataplane.OutputRef, error) {
+	r, err := s.n.store.Run(run)
+	if err != nil {
+		return nil, err
+	}
+	var refs []dataplane.OutputRef
+	for _, t := range r.Tasks {
+		if t.Status != dag.TaskSucceeded {
+			continue
+		}
+		for _, o := range t.Outputs {
+			refs = append(refs, dataplane.OutputRef{Run: run, Task: t.Name, Output: o.Name})
+		}
+	}
+	return refs, nil
 }

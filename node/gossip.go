@@ -19,6 +19,7 @@ import (
 type memberMeta struct {
 	HTTP    string            `json:"h"`
 	Raft    string            `json:"r"`
+	Flight  string            `json:"f,omitempty"`
 	Slots   int               `json:"s"`
 	Labels  map[string]string `json:"l,omitempty"`
 	Version string            `json:"v"`

@@ -31,11 +31,16 @@ type Node struct {
 	leader    *leaderLoop
 
 	httpLn     net.Listener
+	flightLn   net.Listener
+	flight     *dataplane.FlightServer
 	httpServer *http.Server
 	httpAddr   string
 	httpDone   chan struct{}
 	httpClient *http.Client
 	metrics    *metrics
+
+	// fetches makes concurrent readers of one remote output copy it once.
+	fetches keyLocks
 
 	// placeNodes caches the live workers the leader adds to task reports
 	// (see withPlacement).
@@ -83,6 +88,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 		n.httpAddr = n.httpLn.Addr().String()
 	}
+	if n.flightLn, err = net.Listen("tcp", cfg.FlightAddr); err != nil {
+		return nil, fmt.Errorf("listen for flight on %s: %w", cfg.FlightAddr, err)
+	}
 	raftAdvertise := ""
 	if cfg.AdvertiseHost != "" {
 		_, port, _ := net.SplitHostPort(cfg.RaftAddr)
@@ -115,11 +123,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	// Outputs are made durable in groups (the reporter syncs before it
 	// reports a batch of ends); small ones travel inline in the state.
 	n.data, err = dataplane.OpenStoreWith(filepath.Join(cfg.DataDir, "outputs"), dataplane.StoreOptions{
-		DeferSync: true, InlineMax: dataplane.DefaultInlineMax,
+		Mem: cfg.Mem, DeferSync: true, InlineMax: dataplane.DefaultInlineMax,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
+	n.flight = dataplane.NewFlightServer(flightSource{n}, n.flightLn, cfg.Mem)
 	n.specs = newSpecCache(n.store, cfg.Ops)
 	n.metrics = newMetrics(n)
 
@@ -133,7 +142,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.httpLn != nil {
 		n.serveHTTP()
 	}
-	n.log.Info("node started", "http", n.httpAddr, "raft", n.store.Addr(), "gossip", n.gossip.Addr(),
+	n.log.Info("node started", "http", n.httpAddr, "raft", n.store.Addr(), "gossip", n.gossip.Addr(), "flight", n.FlightAddr(),
 		"data_dir", cfg.DataDir, "slots", cfg.Slots)
 	return n, nil
 }
@@ -160,11 +169,24 @@ func (n *Node) advertisedHTTP() string {
 	if n.httpAddr == "" {
 		return ""
 	}
-	host, port, _ := net.SplitHostPort(n.httpAddr)
+	return n.advertised(n.httpAddr)
+}
+
+// advertised is a bound address as other nodes should dial it.
+func (n *Node) advertised(bound string) string {
+	host, port, _ := net.SplitHostPort(bound)
 	if n.cfg.AdvertiseHost != "" {
 		host = n.cfg.AdvertiseHost
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// FlightAddr is the address the Arrow Flight server listens on.
+func (n *Node) FlightAddr() string {
+	if n.flightLn == nil {
+		return ""
+	}
+	return n.flightLn.Addr().String()
 }
 
 // HTTPAddr is the address the API listens on, with the real port when the
@@ -200,6 +222,12 @@ func (n *Node) Close() error {
 			<-n.httpDone
 		} else if n.httpLn != nil {
 			n.httpLn.Close()
+		}
+		switch {
+		case n.flight != nil:
+			n.flight.Close()
+		case n.flightLn != nil:
+			n.flightLn.Close()
 		}
 		n.bgCancel()
 		n.bg.Wait()

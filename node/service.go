@@ -175,28 +175,10 @@ func (n *Node) LogFile(run, task string, attempt int) (string, error) {
 	return filepath.Join(n.cfg.DataDir, "logs", run, task, strconv.Itoa(attempt)+".log"), nil
 }
 
-// OpenOutput opens an output held by this node, or kept inline in the
-// state (which every node holds).
-func (n *Node) OpenOutput(ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
-	if meta, ok := n.inlineOutput(ref); ok {
-		return n.data.OpenInline(ref, meta)
-	}
-	return n.data.Open(ref)
-}
-
-// inlineOutput returns the metadata of an output kept inline in the local
-// replica's state.
-func (n *Node) inlineOutput(ref dataplane.OutputRef) (dag.OutputMeta, bool) {
-	t, err := n.store.Task(ref.Run, ref.Task)
-	if err != nil {
-		return dag.OutputMeta{}, false
-	}
-	for _, o := range t.Outputs {
-		if o.Name == ref.Output && len(o.Inline) > 0 {
-			return o, true
-		}
-	}
-	return dag.OutputMeta{}, false
+// OpenOutput opens an output for the API: held here, kept inline in the
+// state, or first copied from the node that holds it.
+func (n *Node) OpenOutput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
+	return n.openOutput(ctx, ref)
 }
 
 // apply commits a command and turns a business rejection into an error.

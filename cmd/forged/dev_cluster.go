@@ -41,6 +41,7 @@ func runDevCluster(ctx context.Context, g *globals, base node.Config, n int, run
 		cfg.BootstrapExpect = n
 		cfg.RaftAddr = "127.0.0.1:0"
 		cfg.GossipAddr = "127.0.0.1:0"
+		cfg.FlightAddr = "127.0.0.1:0"
 		if port != 0 {
 			cfg.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(port+i))
 		}
@@ -86,7 +87,7 @@ func runDevCluster(ctx context.Context, g *globals, base node.Config, n int, run
 	}
 	fmt.Fprintf(g.stdout, "forged dev cluster of %d nodes is up (data in %s); examples: %v\n", n, root, names)
 	for _, nd := range nodes {
-		fmt.Fprintf(g.stdout, "  %s  API %s  gossip %s\n", nd.Name(), nd.URL(), nd.GossipAddr())
+		fmt.Fprintf(g.stdout, "  %s  API %s  gossip %s  flight %s\n", nd.Name(), nd.URL(), nd.GossipAddr(), nd.FlightAddr())
 	}
 	if runExample {
 		id, err := first.SubmitStored(ctx, "etl", 0, nil)

@@ -28,6 +28,7 @@ type nodeFlags struct {
 	advertise       string
 	raftPort        int
 	gossipPort      int
+	flightPort      int
 	join            []string
 	bootstrapExpect int
 	labels          []string
@@ -36,7 +37,7 @@ type nodeFlags struct {
 	dataRoots       []string
 }
 
-func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort int) {
+func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort, flightPort int) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "node name, unique in the cluster (default: host name)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the node's state, outputs and logs")
@@ -45,6 +46,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, g
 	fl.StringVar(&f.advertise, "advertise", "", "address other nodes use to reach this one (default: the bind address)")
 	fl.IntVar(&f.raftPort, "raft-port", raftPort, "Raft transport port (0: any free port)")
 	fl.IntVar(&f.gossipPort, "gossip-port", gossipPort, "gossip (memberlist) port, TCP and UDP (0: any free port)")
+	fl.IntVar(&f.flightPort, "flight-port", flightPort, "Arrow Flight port: outputs between nodes and to clients (0: any free port)")
 	fl.StringArrayVar(&f.join, "join", nil, "gossip address host:port of a cluster member to join (repeatable)")
 	fl.IntVar(&f.bootstrapExpect, "bootstrap-expect", -1, "servers that bootstrap the Raft voters together (default: 1 without --join, else 0: join as a worker)")
 	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value for task constraints (repeatable)")
@@ -62,6 +64,7 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 	cfg.HTTPAddr = f.http
 	cfg.RaftAddr = net.JoinHostPort(f.bind, strconv.Itoa(f.raftPort))
 	cfg.GossipAddr = net.JoinHostPort(f.bind, strconv.Itoa(f.gossipPort))
+	cfg.FlightAddr = net.JoinHostPort(f.bind, strconv.Itoa(f.flightPort))
 	cfg.AdvertiseHost = f.advertise
 	cfg.Join = f.join
 	cfg.BootstrapExpect = f.bootstrapExpect
@@ -155,7 +158,7 @@ example pipelines and starts a run of "etl". Stop it with Ctrl-C.`,
 			return nil
 		},
 	}
-	f.register(cmd, "127.0.0.1:8080", 0, 0)
+	f.register(cmd, "127.0.0.1:8080", 0, 0, 0)
 	cmd.Flags().BoolVar(&noExample, "no-example", false, "register the examples but start no run")
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "in-process nodes forming one cluster (API ports from --http upward)")
 	return cmd
@@ -234,7 +237,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	f.register(cmd, "127.0.0.1:8080", 7947, 7946)
+	f.register(cmd, "127.0.0.1:8080", 7947, 7946, 7948)
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML file of settings named like the flags; flags given here win")
 	return cmd
 }

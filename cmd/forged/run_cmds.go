@@ -90,7 +90,7 @@ not. Relative paths in the spec resolve against the spec's directory unless
 			return finish(g, run)
 		},
 	}
-	f.register(cmd, "", 0, 0)
+	f.register(cmd, "", 0, 0, 0)
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "pipeline parameter name=value (repeatable)")
 	return cmd
 }

@@ -5,6 +5,7 @@ package nodetest
 
 import (
 	"context"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"log/slog"
 	"testing"
 	"time"
@@ -24,6 +25,13 @@ func Config(t testing.TB) node.Config {
 	cfg.Slots = 4
 	cfg.LeaderTimeout = 20 * time.Second
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if _, bench := t.(*testing.B); !bench {
+		// Arrow memory must all be released once the node is closed (this
+		// cleanup runs after the ones that close it).
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		cfg.Mem = mem
+		t.Cleanup(func() { mem.AssertSize(t, 0) })
+	}
 	return cfg
 }
 
