@@ -68,4 +68,7 @@ type Health struct {
 	AppliedIndex uint64 `json:"applied_index"`
 	Slots        int    `json:"slots"`
 	Running      int    `json:"running"`
+	// FlightAddr is the node's Arrow Flight server (host:port), where
+	// outputs can be read with DoGet.
+	FlightAddr string `json:"flight_addr,omitempty"`
 }

@@ -25,6 +25,8 @@ type Member struct {
 	Address  string `json:"address"`
 	HTTPAddr string `json:"http_addr"`
 	RaftAddr string `json:"raft_addr"`
+	// FlightAddr is the node's Arrow Flight server (host:port).
+	FlightAddr string `json:"flight_addr,omitempty"`
 	// Status is alive, suspect, dead or left (from gossip).
 	Status string `json:"status"`
 	// Role is leader, voter, nonvoter or none (not in the Raft

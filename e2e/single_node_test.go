@@ -72,7 +72,7 @@ func TestSubmitWaitStatusOutputThroughTheCLI(t *testing.T) {
 			kept = task.Outputs[0].Rows
 		}
 	}
-	stdout, stderr, code = forged(t, "output", run.ID, "columns", "--addr", a.URL)
+	stdout, stderr, code = forged(t, "output", run.ID, "columns", "--addr", a.URL, "--via", "flight")
 	if code != 0 {
 		t.Fatalf("output exit %d: %s", code, stderr)
 	}
@@ -81,7 +81,7 @@ func TestSubmitWaitStatusOutputThroughTheCLI(t *testing.T) {
 		t.Fatalf("output has %d data lines (want %d), header %q", len(lines)-1, kept, lines[0])
 	}
 	file := filepath.Join(t.TempDir(), "cols.arrow")
-	_, stderr, code = forged(t, "output", run.ID, "columns.out", "--format", "arrow", "-o", file, "--limit", "5", "--addr", a.URL)
+	_, stderr, code = forged(t, "output", run.ID, "columns.out", "--format", "arrow", "-o", file, "--limit", "5", "--addr", a.URL, "--via", "http")
 	if st, err := os.Stat(file); code != 0 || err != nil || st.Size() == 0 || !strings.Contains(stderr, "wrote 5 of") {
 		t.Fatalf("arrow output exit %d, %v: %s", code, err, stderr)
 	}

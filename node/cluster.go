@@ -289,7 +289,7 @@ func (n *Node) Cluster() api.ClusterInfo {
 			role = "none"
 		}
 		info.Members = append(info.Members, api.Member{
-			Name: m.Name, Address: m.Addr, HTTPAddr: m.Meta.HTTP, RaftAddr: m.Meta.Raft,
+			Name: m.Name, Address: m.Addr, HTTPAddr: m.Meta.HTTP, RaftAddr: m.Meta.Raft, FlightAddr: m.Meta.Flight,
 			Status: string(m.Status), Role: role, Slots: m.Meta.Slots, Running: running[m.Name],
 			Labels: m.Meta.Labels, Version: m.Meta.Version,
 		})

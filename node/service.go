@@ -40,6 +40,7 @@ func (n *Node) Health() api.Health {
 		AppliedIndex: st.AppliedIndex,
 		Slots:        n.cfg.Slots,
 		Running:      n.worker.runningCount(),
+		FlightAddr:   n.advertised(n.FlightAddr()),
 	}
 }
 

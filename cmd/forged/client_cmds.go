@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/spf13/cobra"
 
 	"github.com/forged-dev/forged/client"
 	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/dataplane"
 )
 
 func printJSON(w io.Writer, v any) error {
@@ -175,12 +178,15 @@ func newLogsCmd(g *globals) *cobra.Command {
 }
 
 func newOutputCmd(g *globals) *cobra.Command {
-	var format, file string
+	var format, file, via string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "output RUN_ID TASK[.OUTPUT]",
 		Short: "Download a task output as CSV, JSON lines or Arrow",
-		Args:  cobra.ExactArgs(2),
+		Long: `Download a task output as CSV, JSON lines or an Arrow IPC stream. The output is read
+with Arrow Flight DoGet from the node's Flight server (any node serves any output), or
+over the HTTP API when Flight is unreachable or the output is not ready.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			task, output, ok := strings.Cut(args[1], ".")
 			if !ok {
@@ -200,7 +206,23 @@ func newOutputCmd(g *globals) *cobra.Command {
 			} else if format == "arrow" && isTerminal(g.stdout) {
 				return errors.New("Arrow is binary: write it to a file with -o FILE")
 			}
-			total, err := g.client().Output(cmd.Context(), args[0], task, output, format, limit, w)
+			var total int64
+			var err error
+			done := false
+			switch via {
+			case "auto", "flight":
+				var why error
+				total, done, why, err = flightOutput(cmd.Context(), g, args[0], task, output, format, limit, w)
+				if !done && err == nil && via == "flight" {
+					err = fmt.Errorf("read over Flight: %w", why)
+				}
+			case "http":
+			default:
+				return fmt.Errorf("--via %q: want auto, flight or http", via)
+			}
+			if !done && err == nil {
+				total, err = g.client().Output(cmd.Context(), args[0], task, output, format, limit, w)
+			}
 			if err != nil {
 				if file != "" {
 					os.Remove(file)
@@ -220,6 +242,7 @@ func newOutputCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "csv", "csv, jsonl or arrow")
 	cmd.Flags().StringVarP(&file, "output", "o", "", "write to this file instead of stdout")
 	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many rows")
+	cmd.Flags().StringVar(&via, "via", "auto", "auto (Flight, else HTTP), flight or http")
 	return cmd
 }
 
@@ -253,4 +276,50 @@ func newCancelCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded on the run")
 	return cmd
+}
+
+// flightOutput writes an output read with Arrow Flight DoGet from the
+// node's Flight server, encoded as format, and returns the output's row
+// count. done is false, with why, when nothing was written because the
+// node has no Flight address, cannot be reached or does not have the
+// output to give (the HTTP route then explains why); err is a failure
+// after output began.
+func flightOutput(ctx context.Context, g *globals, run, task, output, format string, limit int, w io.Writer) (total int64, done bool, why, err error) {
+	f, err := dataplane.ParseFormat(format)
+	if err != nil {
+		return 0, false, nil, err
+	}
+	ref := dataplane.OutputRef{Run: run, Task: task, Output: output}
+	if err := ref.Validate(); err != nil {
+		return 0, false, nil, err
+	}
+	h, err := g.client().Health(ctx)
+	if err != nil {
+		return 0, false, err, nil
+	}
+	if h.FlightAddr == "" {
+		return 0, false, errors.New("the node reports no Flight address"), nil
+	}
+	c, err := dataplane.DialFlight(h.FlightAddr)
+	if err != nil {
+		return 0, false, err, nil
+	}
+	defer c.Close()
+	info, err := c.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: []byte(ref.String())})
+	if err != nil {
+		return 0, false, fmt.Errorf("describe %s on %s: %w", ref, h.FlightAddr, err), nil
+	}
+	stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: []byte(ref.String())})
+	if err != nil {
+		return 0, false, fmt.Errorf("get %s from %s: %w", ref, h.FlightAddr, err), nil
+	}
+	rr, err := flight.NewRecordReader(stream)
+	if err != nil {
+		return 0, false, fmt.Errorf("get %s from %s: %w", ref, h.FlightAddr, err), nil
+	}
+	defer rr.Release()
+	if _, err := dataplane.Encode(w, f, rr, int64(limit)); err != nil {
+		return 0, true, nil, fmt.Errorf("read %s over Flight from %s: %w", ref, h.FlightAddr, err)
+	}
+	return info.GetTotalRecords(), true, nil, nil
 }
