@@ -153,6 +153,11 @@ type TaskResult struct {
 	// the attempt's start was never recorded (a start and its finish
 	// reported together).
 	StartedAt *time.Time `json:"started_at,omitempty"`
+	// LostInputs names upstream tasks whose outputs the attempt could not
+	// read because no live node holds them any more. Finish then runs
+	// those producers again (lineage) and this task after them; neither
+	// spends a retry.
+	LostInputs []string `json:"lost_inputs,omitempty"`
 }
 
 // NewRun builds the initial state of a run of p with resolved params.
@@ -327,6 +332,13 @@ func (r *Run) Finish(task string, attempt int, res TaskResult, at time.Time) err
 	t.FinishedAt = timePtr(at)
 	t.Error, t.LogTail = res.Error, res.LogTail
 	t.Metrics = res.Metrics
+	if len(res.LostInputs) > 0 && !res.Cancelled && r.Status != RunCancelled {
+		if err := r.recompute(t, res.LostInputs, at); err == nil {
+			return nil
+		}
+		// Not a lost input after all (unknown, or not a finished
+		// upstream): an ordinary failure.
+	}
 	switch {
 	case res.Cancelled:
 		// A stopped attempt produced nothing, even if it reports no error;

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,7 +51,7 @@ func (n *Node) execute(ctx context.Context, run *consensus.ActiveRun, key attemp
 	return res
 }
 
-func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key attemptKey, logw *taskLog) dag.TaskResult {
+func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key attemptKey, logw *taskLog) (res dag.TaskResult) {
 	p, err := n.specs.get(run.Pipeline, run.Version)
 	if err != nil {
 		return dag.TaskResult{Error: err.Error()}
@@ -75,6 +77,11 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 
 	a := &attempt{ctx: ctx, node: n, runID: key.Run, task: task, mem: n.mem()}
 	defer a.cleanup()
+	defer func() {
+		if res.Error != "" {
+			res.LostInputs = a.lostInputs()
+		}
+	}()
 	env := &ops.Env{
 		Task:      task,
 		Inputs:    a.inputs(),
@@ -134,6 +141,8 @@ type attempt struct {
 	writers   map[string]*dataplane.OutputWriter
 	metrics   map[string]any
 	abandoned bool
+	// lost are upstream tasks whose outputs no live node holds.
+	lost []string
 }
 
 func (a *attempt) inputs() []ops.Input {
@@ -143,6 +152,11 @@ func (a *attempt) inputs() []ops.Input {
 		in[i] = ops.Input{Need: need, Open: func() (array.RecordReader, error) {
 			f, err := a.node.openOutput(a.ctx, ref)
 			if err != nil {
+				if errors.Is(err, errInputLost) {
+					a.mu.Lock()
+					a.lost = append(a.lost, need.Task)
+					a.mu.Unlock()
+				}
 				return nil, fmt.Errorf("open input %s: %w", need, err)
 			}
 			a.mu.Lock()
@@ -152,6 +166,20 @@ func (a *attempt) inputs() []ops.Input {
 		}}
 	}
 	return in
+}
+
+// lostInputs names, once each, the upstream tasks whose outputs this
+// attempt found lost.
+func (a *attempt) lostInputs() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, t := range a.lost {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (a *attempt) output(name string, schema *arrow.Schema) (ops.RecordWriter, error) {

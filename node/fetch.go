@@ -5,10 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/dataplane"
 )
+
+// errInputLost marks an output that no live node holds any more: its
+// holder is dead, gone, or no longer has it. The producer must run again.
+var errInputLost = errors.New("no live node holds it any more")
 
 // openOutput opens an output wherever it is: kept inline in the state,
 // held here, or else pulled first from the node that holds it with Arrow
@@ -23,8 +31,12 @@ func (n *Node) openOutput(ctx context.Context, ref dataplane.OutputRef) (*datapl
 		return f, err
 	}
 	meta, ok := n.outputMeta(ref)
-	if !ok || meta.Node == "" || meta.Node == n.cfg.Name {
+	switch {
+	case !ok || meta.Node == "":
 		return nil, fmt.Errorf("output %s is not on this node and no other node holds it: %w", ref, dataplane.ErrOutputNotFound)
+	case meta.Node == n.cfg.Name:
+		// This node was its holder and no longer has it.
+		return nil, fmt.Errorf("output %s: %w (%w)", ref, errInputLost, dataplane.ErrOutputNotFound)
 	}
 	unlock := n.fetches.lock(ref.String())
 	defer unlock()
@@ -40,17 +52,60 @@ func (n *Node) openOutput(ctx context.Context, ref dataplane.OutputRef) (*datapl
 // fetchOutput copies an output from holder's Flight server.
 func (n *Node) fetchOutput(ctx context.Context, holder string, ref dataplane.OutputRef) error {
 	m, ok := n.gossip.member(holder)
-	if !ok || m.Meta.Flight == "" {
+	switch {
+	case !ok:
+		return fmt.Errorf("fetch %s: its holder %s is not a member any more: %w", ref, holder, errInputLost)
+	case m.Status == statusDead || m.Status == statusLeft:
+		return fmt.Errorf("fetch %s: its holder %s is %s: %w", ref, holder, m.Status, errInputLost)
+	case m.Meta.Flight == "":
 		return fmt.Errorf("fetch %s: node %s holds it but its Flight address is unknown", ref, holder)
 	}
-	if m.Status == statusDead || m.Status == statusLeft {
-		return fmt.Errorf("fetch %s: node %s that holds it is %s", ref, holder, m.Status)
+	_, err := n.data.FetchFlight(ctx, m.Meta.Flight, ref)
+	if status.Code(err) == codes.Unavailable {
+		// The holder does not answer: wait for gossip to call it dead (the
+		// output is lost) or alive again (try once more).
+		if st := n.waitForVerdict(ctx, holder); st == statusDead || st == statusLeft {
+			return fmt.Errorf("fetch %s: its holder %s is %s: %w", ref, holder, st, errInputLost)
+		}
+		_, err = n.data.FetchFlight(ctx, m.Meta.Flight, ref)
 	}
-	if _, err := n.data.FetchFlight(ctx, m.Meta.Flight, ref); err != nil {
+	if err != nil {
+		if errors.Is(err, dataplane.ErrOutputNotFound) {
+			return fmt.Errorf("fetch %s: %w: %w", ref, errInputLost, err)
+		}
 		return err
 	}
 	n.log.Debug("fetched an output from its holder", "output", ref.String(), "holder", holder)
 	return nil
+}
+
+// verdictWait bounds how long a fetch waits for gossip to decide about a
+// holder that does not answer.
+const verdictWait = 15 * time.Second
+
+// waitForVerdict waits until gossip calls the member dead or gone, or
+// still alive after a second (so gossip had time to notice a crash), and
+// returns that status; at most verdictWait.
+func (n *Node) waitForVerdict(ctx context.Context, name string) memberStatus {
+	start := time.Now()
+	for {
+		m, ok := n.gossip.member(name)
+		switch {
+		case !ok:
+			return statusLeft
+		case m.Status == statusDead || m.Status == statusLeft:
+			return m.Status
+		case m.Status == statusAlive && time.Since(start) > time.Second:
+			return statusAlive
+		case time.Since(start) > verdictWait:
+			return m.Status
+		}
+		select {
+		case <-ctx.Done():
+			return m.Status
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // outputMeta returns an output's metadata from the local replica.

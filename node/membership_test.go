@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/forged-dev/forged/api"
+	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/node"
 	"github.com/forged-dev/forged/node/nodetest"
 )
@@ -111,5 +112,65 @@ func TestGossipEncryption(t *testing.T) {
 	}
 	if _, seen := memberOf(leader, "intruder"); seen {
 		t.Fatal("the intruder shows up in the member list")
+	}
+}
+
+// An output whose only holder crashed is recomputed when a later task
+// needs it: its producer runs again on a live node, then the consumer.
+func TestLostOutputIsRecomputed(t *testing.T) {
+	cfgs := nodetest.ClusterConfigs(t, 3)
+	cfgs[1].Labels = map[string]string{"role": "producer"}
+	cfgs[2].Labels = map[string]string{"role": "producer"}
+	nodes := nodetest.OpenAll(t, cfgs)
+	leader := nodetest.WaitForLeader(t, nodes)
+	for _, n := range nodes {
+		writeOrders(t, n)
+	}
+	// make runs on n2 or n3; use, on n1, waits for gate before it starts.
+	spec := `name: lineage
+tasks:
+  - {name: make, op: read_csv, with: {path: big_orders.csv}, constraints: {labels: {role: producer}}}
+  - {name: gate, op: sleep, with: {duration: 3s}, constraints: {node: n1}}
+  - {name: use, op: noop, needs: [make, gate], constraints: {node: n1}}
+`
+	id, err := leader.SubmitSpec(context.Background(), []byte(spec), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holder string
+	waitUntil(t, 20*time.Second, "make succeeds", func() bool {
+		r, err := leader.Run(id)
+		if err != nil || r.Task("make").Status != dag.TaskSucceeded {
+			return false
+		}
+		holder = r.Task("make").Node
+		return true
+	})
+	var victim *node.Node
+	for _, n := range nodes {
+		if n.Name() == holder {
+			victim = n
+		}
+	}
+	// The holder may be the leader; then a new leader takes over too. n1,
+	// which runs use, is never the one crashed.
+	observer := nodes[0]
+	if err := node.Crash(victim); err != nil {
+		t.Fatal(err)
+	}
+	var run *dag.Run
+	waitUntil(t, time.Minute, "the run ends", func() bool {
+		run, err = observer.Run(id)
+		return err == nil && run.Status.Terminal()
+	})
+	mk, use := run.Task("make"), run.Task("use")
+	if run.Status != dag.RunSucceeded {
+		t.Fatalf("run %s: use %s (%s)", run.Status, use.Status, use.Error)
+	}
+	if mk.Attempt != 2 || mk.Node == holder || use.Outputs[0].Rows != bigOrders {
+		t.Fatalf("make attempt %d on %s (crashed: %s); use has %d rows", mk.Attempt, mk.Node, holder, use.Outputs[0].Rows)
+	}
+	if use.Attempt != 2 {
+		t.Fatalf("use ran %d times, want 2 (once finding the input lost)", use.Attempt)
 	}
 }
