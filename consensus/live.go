@@ -221,6 +221,7 @@ func upstreamOutputs(r *dag.Run, t *dag.TaskRun) (nodes []string, ok bool) {
 		}
 		for _, o := range ut.Outputs {
 			nodes = append(nodes, o.Node)
+			nodes = append(nodes, o.Replicas...)
 		}
 	}
 	return nodes, true

@@ -21,13 +21,15 @@ const (
 	MaxTasks = 10000
 	// MaxRetries is the most retries a task may ask for.
 	MaxRetries = 1000
+	// MaxReplicas is the most copies of its outputs a task may ask for.
+	MaxReplicas = 7
 	// MaxNameLen is the longest pipeline, task, output or parameter name.
 	MaxNameLen = 128
 )
 
 var (
 	topKeys  = []string{"name", "description", "params", "tasks"}
-	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints"}
+	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints", "replicas"}
 )
 
 // Parse parses and validates a pipeline spec in YAML or JSON (JSON is
@@ -246,6 +248,17 @@ func (sp *specParser) task(t *Task, n *yaml.Node, path string) taskInfo {
 					sp.pr.at(fpath, e.val, "is %d; the limit is %d", r, MaxRetries)
 				default:
 					t.Retries = r
+				}
+			}
+		case "replicas":
+			if r, ok := intValue(e.val, fpath, sp.pr); ok {
+				switch {
+				case r < 1:
+					sp.pr.at(fpath, e.val, "must be at least 1 (the output itself)")
+				case r > MaxReplicas:
+					sp.pr.at(fpath, e.val, "is %d; the limit is %d", r, MaxReplicas)
+				default:
+					t.Replicas = r
 				}
 			}
 		case "retry_backoff":

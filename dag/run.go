@@ -128,6 +128,8 @@ type OutputMeta struct {
 	Bytes  int64   `json:"bytes"`
 	// Node is where the output is held.
 	Node string `json:"node,omitempty"`
+	// Replicas are other nodes holding a copy (see Task.Replicas).
+	Replicas []string `json:"replicas,omitempty"`
 	// Inline holds a small output's whole Arrow IPC file: such an output
 	// lives in the replicated state, on every node, and has no file.
 	Inline []byte `json:"inline,omitempty"`

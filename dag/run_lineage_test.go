@@ -77,3 +77,18 @@ func TestLostInputsRunTheProducerAgain(t *testing.T) {
 		t.Fatalf("a bogus lost input gave %s, want failed", r2.Task("make").Status)
 	}
 }
+
+func TestReplicasAreParsedAndBounded(t *testing.T) {
+	p, err := Parse([]byte("name: p\ntasks:\n  - {name: a, op: noop, replicas: 3}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Tasks[0].Replicas != 3 {
+		t.Fatalf("replicas = %d", p.Tasks[0].Replicas)
+	}
+	for _, bad := range []string{"0", "8", "two"} {
+		if _, err := Parse([]byte("name: p\ntasks:\n  - {name: a, op: noop, replicas: "+bad+"}\n"), nil); err == nil {
+			t.Fatalf("replicas: %s was accepted", bad)
+		}
+	}
+}

@@ -53,6 +53,10 @@ type Task struct {
 	Timeout      Duration `json:"timeout,omitempty"`
 	// Constraints restrict the nodes that may run the task.
 	Constraints Constraints `json:"constraints,omitempty"`
+	// Replicas is how many nodes hold each file output once the task
+	// succeeded (the producer and Replicas-1 copies), so that losing a
+	// node costs no recompute; 0 or 1 keeps only the producer's.
+	Replicas int `json:"replicas,omitempty"`
 	// Line is where the task's mapping starts in the spec source; JSON is
 	// read by the same parser, so it has lines too.
 	Line int `json:"line,omitempty"`

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -40,6 +42,11 @@ type FlightSource interface {
 	Locate(ref OutputRef) (dag.OutputMeta, []string, error)
 	// RunOutputs lists a run's committed outputs.
 	RunOutputs(run string) ([]OutputRef, error)
+	// AcceptPut says whether a DoPut of ref may be stored here; the error
+	// is sent to the client.
+	AcceptPut(ref OutputRef) error
+	// Store is where accepted puts are written.
+	Store() *Store
 }
 
 // FlightServer serves task outputs over Arrow Flight: DoGet streams the
@@ -124,6 +131,95 @@ func (s *FlightServer) GetFlightInfo(ctx context.Context, desc *flight.FlightDes
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return s.info(ctx, ref)
+}
+
+// DoPut stores the record batches of a stream whose first message has a
+// PATH descriptor (run, task, output), as a file, once the source accepts
+// it. The copy is synced before the single PutResult answers, so a client
+// that got it knows the data is durable here.
+func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
+	rr, err := flight.NewRecordReader(stream, ipc.WithAllocator(s.mem))
+	if err != nil {
+		return status.Error(codes.InvalidArgument, "do put: "+err.Error())
+	}
+	defer rr.Release()
+	desc := rr.LatestFlightDescriptor()
+	if desc == nil {
+		return status.Error(codes.InvalidArgument, "do put: the first message names no flight descriptor")
+	}
+	ref, err := refOfDescriptor(desc)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := s.src.AcceptPut(ref); err != nil {
+		return status.Error(codes.PermissionDenied, fmt.Sprintf("do put %s: %v", ref, err))
+	}
+	store := s.src.Store()
+	meta, err := store.receive(ref, rr)
+	if err != nil {
+		return flightError(err)
+	}
+	if err := store.SyncOutputs([]OutputRef{ref}); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
+	return stream.Send(&flight.PutResult{AppMetadata: []byte(fmt.Sprintf(`{"rows":%d,"bytes":%d}`, meta.Rows, meta.Bytes))})
+}
+
+// PutFlight uploads a committed output of this store to the Flight server
+// at addr (DoPut), batch by batch, and returns once the server has it
+// durably.
+func (s *Store) PutFlight(ctx context.Context, addr string, ref OutputRef) error {
+	f, err := s.Open(ref)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rr, err := f.Reader()
+	if err != nil {
+		return err
+	}
+	defer rr.Release()
+	c, err := DialFlight(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stream, err := c.DoPut(ctx)
+	if err != nil {
+		return fmt.Errorf("put %s to %s: %w", ref, addr, err)
+	}
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(rr.Schema()), ipc.WithAllocator(s.mem))
+	w.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{ref.Run, ref.Task, ref.Output}})
+	// A send fails with io.EOF when the server ended the call (refused
+	// it, say); its status then comes with Recv.
+	fail := func(err error) error {
+		if errors.Is(err, io.EOF) {
+			if _, rerr := stream.Recv(); rerr != nil && !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+		}
+		return fmt.Errorf("put %s to %s: %w", ref, addr, err)
+	}
+	for rr.Next() {
+		if err := w.Write(rr.RecordBatch()); err != nil {
+			w.Close()
+			return fail(err)
+		}
+	}
+	if err := rr.Err(); err != nil {
+		w.Close()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return fail(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return fail(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		return fmt.Errorf("put %s to %s: %w", ref, addr, err)
+	}
+	return nil
 }
 
 // ListFlights sends the description of every output of the run the
@@ -266,6 +362,16 @@ func (s *Store) FetchFlight(ctx context.Context, addr string, ref OutputRef) (da
 		return dag.OutputMeta{}, fmt.Errorf("fetch %s from %s: %w", ref, addr, err)
 	}
 	defer rr.Release()
+	meta, err := s.receive(ref, rr)
+	if err != nil {
+		return dag.OutputMeta{}, fmt.Errorf("fetch %s from %s: %w", ref, addr, err)
+	}
+	return meta, nil
+}
+
+// receive writes a stream of batches as ref's file and commits it once the
+// stream ended cleanly.
+func (s *Store) receive(ref OutputRef, rr array.RecordReader) (dag.OutputMeta, error) {
 	w, err := s.createFile(ref, rr.Schema())
 	if err != nil {
 		return dag.OutputMeta{}, err
@@ -273,11 +379,11 @@ func (s *Store) FetchFlight(ctx context.Context, addr string, ref OutputRef) (da
 	defer w.Abort()
 	for rr.Next() {
 		if err := w.Write(rr.RecordBatch()); err != nil {
-			return dag.OutputMeta{}, fmt.Errorf("fetch %s: store: %w", ref, err)
+			return dag.OutputMeta{}, fmt.Errorf("store %s: %w", ref, err)
 		}
 	}
 	if err := rr.Err(); err != nil {
-		return dag.OutputMeta{}, fmt.Errorf("fetch %s from %s: %w", ref, addr, err)
+		return dag.OutputMeta{}, err
 	}
 	return w.Commit()
 }

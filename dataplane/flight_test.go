@@ -40,6 +40,15 @@ func (src *storeSource) Locate(ref OutputRef) (dag.OutputMeta, []string, error) 
 
 func (src *storeSource) RunOutputs(run string) ([]OutputRef, error) { return src.outputs[run], nil }
 
+func (src *storeSource) AcceptPut(ref OutputRef) error {
+	if ref.Run == "forbidden" {
+		return errors.New("not taking it")
+	}
+	return nil
+}
+
+func (src *storeSource) Store() *Store { return src.s }
+
 func startFlight(t *testing.T, src FlightSource, mem memory.Allocator) *FlightServer {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -176,5 +185,35 @@ func TestFlightErrors(t *testing.T) {
 	}
 	if _, err := s.Open(OutputRef{Run: "r1", Task: "none", Output: "out"}); !errors.Is(err, ErrOutputNotFound) {
 		t.Fatalf("a failed fetch left something: %v", err)
+	}
+}
+
+func TestFlightPutCopiesAnOutput(t *testing.T) {
+	from, fromMem := newStore(t)
+	defer fromMem.AssertSize(t, 0)
+	to, toMem := newStore(t)
+	defer toMem.AssertSize(t, 0)
+	srv := startFlight(t, &storeSource{s: to}, toMem)
+	ref := OutputRef{Run: "r1", Task: "make", Output: "out"}
+	writeOutput(t, from, ref, 3, 4)
+	if err := from.PutFlight(context.Background(), srv.Addr(), ref); err != nil {
+		t.Fatal(err)
+	}
+	checkOutput(t, to, ref, 7)
+	empty := OutputRef{Run: "r1", Task: "none", Output: "out"}
+	writeOutput(t, from, empty)
+	if err := from.PutFlight(context.Background(), srv.Addr(), empty); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := to.Meta(empty); err != nil || m.Rows != 0 {
+		t.Fatalf("empty copy: %+v, %v", m, err)
+	}
+	denied := OutputRef{Run: "forbidden", Task: "make", Output: "out"}
+	writeOutput(t, from, denied, 1)
+	if err := from.PutFlight(context.Background(), srv.Addr(), denied); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("a refused put: %v", err)
+	}
+	if _, err := to.Open(denied); !errors.Is(err, ErrOutputNotFound) {
+		t.Fatalf("a refused put was stored: %v", err)
 	}
 }

@@ -124,6 +124,7 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 	if err != nil {
 		return dag.TaskResult{Error: err.Error()}
 	}
+	n.replicate(ctx, key.Run, task, outputs, logw)
 	return dag.TaskResult{Outputs: outputs, Metrics: a.metrics}
 }
 

@@ -31,22 +31,33 @@ func (n *Node) openOutput(ctx context.Context, ref dataplane.OutputRef) (*datapl
 		return f, err
 	}
 	meta, ok := n.outputMeta(ref)
-	switch {
-	case !ok || meta.Node == "":
+	if !ok || meta.Node == "" {
 		return nil, fmt.Errorf("output %s is not on this node and no other node holds it: %w", ref, dataplane.ErrOutputNotFound)
-	case meta.Node == n.cfg.Name:
-		// This node was its holder and no longer has it.
-		return nil, fmt.Errorf("output %s: %w (%w)", ref, errInputLost, dataplane.ErrOutputNotFound)
 	}
 	unlock := n.fetches.lock(ref.String())
 	defer unlock()
 	if f, err := n.data.Open(ref); err == nil {
 		return f, nil // another caller fetched it meanwhile
 	}
-	if err := n.fetchOutput(ctx, meta.Node, ref); err != nil {
-		return nil, err
+	// The producer's node first, then the copies; the output is lost
+	// only when every one of them is.
+	var errs []error
+	for _, holder := range append([]string{meta.Node}, meta.Replicas...) {
+		var err error
+		if holder == n.cfg.Name {
+			err = fmt.Errorf("output %s: this node held it and no longer has it: %w", ref, errInputLost)
+		} else {
+			err = n.fetchOutput(ctx, holder, ref)
+		}
+		if err == nil {
+			return n.data.Open(ref)
+		}
+		if !errors.Is(err, errInputLost) {
+			return nil, err
+		}
+		errs = append(errs, err)
 	}
-	return n.data.Open(ref)
+	return nil, errors.Join(errs...)
 }
 
 // fetchOutput copies an output from holder's Flight server.
@@ -201,11 +212,40 @@ func (s flightSource) Locate(ref dataplane.OutputRef) (dag.OutputMeta, []string,
 				holders = append(holders, m.Meta.Flight)
 			}
 		}
-	} else if m, ok := s.n.gossip.member(meta.Node); ok && m.Meta.Flight != "" && m.Status == statusAlive {
-		holders = append(holders, m.Meta.Flight)
+	} else {
+		for _, name := range append([]string{meta.Node}, meta.Replicas...) {
+			if m, ok := s.n.gossip.member(name); ok && m.Meta.Flight != "" && m.Status == statusAlive {
+				holders = append(holders, m.Meta.Flight)
+			}
+		}
 	}
 	return meta, holders, nil
 }
+
+// AcceptPut takes copies of an output while its producer's attempt is
+// under way (the producer copies before it reports), after catching up
+// with the leader when the local replica does not show the attempt yet.
+func (s flightSource) AcceptPut(ref dataplane.OutputRef) error {
+	if err := ref.Validate(); err != nil {
+		return err
+	}
+	underway := func() bool {
+		t, err := s.n.store.Task(ref.Run, ref.Task)
+		return err == nil && (t.Status == dag.TaskQueued || t.Status == dag.TaskRunning)
+	}
+	if underway() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.n.ReadBarrier(ctx); err == nil && underway() {
+		return nil
+	}
+	return fmt.Errorf("task %s/%s is not running: only its producer may send copies", ref.Run, ref.Task)
+}
+
+// Store is the node's output store.
+func (s flightSource) Store() *dataplane.Store { return s.n.data }
 
 func (s flightSource) RunOutputs(run string) ([]dataplane.OutputRef, error) {
 	r, err := s.n.store.Run(run)
