@@ -72,6 +72,10 @@ type Config struct {
 	GossipTiming GossipTiming
 	// RaftTiming tunes Raft's timeouts; zero fields take LAN defaults.
 	RaftTiming consensus.Timing
+	// OutputRetention, when positive, deletes a run's output files and
+	// logs from every node once the run has been finished this long; zero
+	// keeps them.
+	OutputRetention time.Duration
 	// DeadServerGrace is how long a dead node stays in the Raft
 	// configuration before the leader removes it.
 	DeadServerGrace time.Duration

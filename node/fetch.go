@@ -34,6 +34,10 @@ func (n *Node) openOutput(ctx context.Context, ref dataplane.OutputRef) (*datapl
 	if !ok || meta.Node == "" {
 		return nil, fmt.Errorf("output %s is not on this node and no other node holds it: %w", ref, dataplane.ErrOutputNotFound)
 	}
+	if n.expired(ref.Run) {
+		return nil, fmt.Errorf("output %s was deleted: its run ended more than %s ago (output retention): %w",
+			ref, n.cfg.OutputRetention, dataplane.ErrOutputNotFound)
+	}
 	unlock := n.fetches.lock(ref.String())
 	defer unlock()
 	if f, err := n.data.Open(ref); err == nil {

@@ -138,6 +138,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.scheduler.start()
 	n.leader = newLeaderLoop(n)
 	n.leader.start()
+	n.startRetention()
 
 	if n.httpLn != nil {
 		n.serveHTTP()

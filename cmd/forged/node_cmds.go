@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -35,6 +36,7 @@ type nodeFlags struct {
 	encrypt         string
 	slots           int
 	dataRoots       []string
+	retention       time.Duration
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort, flightPort int) {
@@ -53,6 +55,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, g
 	fl.StringVar(&f.encrypt, "encrypt", os.Getenv("FORGED_GOSSIP_KEY"), "base64 gossip encryption key of 16, 24 or 32 bytes (env FORGED_GOSSIP_KEY)")
 	fl.IntVar(&f.slots, "slots", runtime.NumCPU(), "tasks this node runs at once")
 	fl.StringArrayVar(&f.dataRoots, "data-root", nil, "directory file ops may read and write under (repeatable; default DATA_DIR/data)")
+	fl.DurationVar(&f.retention, "output-retention", 0, "delete a run's output files and logs this long after it ended, such as 168h (0: keep them)")
 }
 
 func (f *nodeFlags) config(g *globals) (node.Config, error) {
@@ -70,6 +73,7 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 	cfg.BootstrapExpect = f.bootstrapExpect
 	cfg.Slots = f.slots
 	cfg.DataRoots = f.dataRoots
+	cfg.OutputRetention = f.retention
 	cfg.Logger = g.logger()
 	cfg.Version = version
 	if len(f.labels) > 0 {
