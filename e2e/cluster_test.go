@@ -42,6 +42,12 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
+	return startClusterWith(t, nil)
+}
+
+// startClusterWith starts the cluster with flags(i) added to agent i's.
+func startClusterWith(t *testing.T, flags func(i int) []string) *cluster {
+	t.Helper()
 	port := freePort(t)
 	c := &cluster{join: "127.0.0.1:" + strconv.Itoa(port), agents: make([]*agent, 3)}
 	done := make(chan error, 3)
@@ -55,6 +61,9 @@ func startCluster(t *testing.T) *cluster {
 		}
 		name := fmt.Sprintf("n%d", i+1)
 		dir := t.TempDir()
+		if flags != nil {
+			extra = append(extra, flags(i)...)
+		}
 		go func() {
 			defer func() { done <- nil }()
 			c.agents[i] = startNamedAgent(t, name, dir, append([]string{"--gossip-port", gossip, "--bootstrap-expect", "3"}, extra...)...)
@@ -103,8 +112,7 @@ func (c *cluster) leader(t *testing.T, via *agent) *agent {
 
 // wideSpec writes a pipeline of tasks sleep tasks. With deps, every task
 // needs a root task and every tenth also the one before it; without, the
-// tasks are independent (a killed node's outputs cannot be recomputed
-// until the data-plane issue, so the kill tests use those).
+// tasks are independent.
 func wideSpec(t *testing.T, tasks int, nap string, deps bool) string {
 	var sb strings.Builder
 	sb.WriteString("name: wide\ntasks:\n  - {name: root, op: noop}\n")

@@ -16,6 +16,7 @@ type runJSON struct {
 		Name     string `json:"name"`
 		Status   string `json:"status"`
 		Attempt  int    `json:"attempt"`
+		Node     string `json:"node"`
 		Attempts []struct {
 			Error string `json:"error"`
 		} `json:"attempts"`
