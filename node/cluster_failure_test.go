@@ -61,12 +61,10 @@ func pollFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 // grace period runs and loses it afterwards, on every replica.
 func TestDeadServerRemovedAfterGrace(t *testing.T) {
 	const grace = 2 * time.Second
-	cfgs := nodetest.ClusterConfigs(t, 3)
-	for i := range cfgs {
-		cfgs[i].GossipTiming = quickGossip()
-		cfgs[i].DeadServerGrace = grace
-	}
-	nodes := nodetest.OpenAll(t, cfgs)
+	nodes := nodetest.OpenCluster(t, 3, func(c *node.Config) {
+		c.GossipTiming = quickGossip()
+		c.DeadServerGrace = grace
+	})
 	// A fourth node joins as a non-voting worker: it checks that the
 	// removal reaches a replica that does not vote on it.
 	wcfg := nodetest.Config(t)
@@ -211,12 +209,10 @@ func TestDeadServerRemovedAfterGrace(t *testing.T) {
 // the key is what keeps the others out.
 func TestGossipKeyKeepsStrangersOut(t *testing.T) {
 	key := bytes.Repeat([]byte{0x5a}, 32)
-	cfgs := nodetest.ClusterConfigs(t, 2)
-	for i := range cfgs {
-		cfgs[i].GossipKey = key
-		cfgs[i].GossipTiming = quickGossip()
-	}
-	keyed := nodetest.OpenAll(t, cfgs)
+	keyed := nodetest.OpenCluster(t, 2, func(c *node.Config) {
+		c.GossipKey = key
+		c.GossipTiming = quickGossip()
+	})
 	joinAt := []string{keyed[0].GossipAddr()}
 	pollFor(t, 10*time.Second, "the keyed nodes see each other alive", func() bool {
 		return viewsOf(keyed[0])["n2"].Status == "alive" && viewsOf(keyed[1])["n1"].Status == "alive"
