@@ -50,7 +50,9 @@ func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bo
 		return nil, err
 	}
 	var lastErr error = errNoLeader
-	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
+	// Retries are quick and capped low: an election takes well under a
+	// second, and a write should go through as soon as it ends.
+	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 100*time.Millisecond) {
 		var res *consensus.Result
 		if n.store.IsLeader() {
 			res, err = n.applyAsLeader(ctx, cmd)
