@@ -26,6 +26,10 @@ type memberMeta struct {
 	// Expect is the node's --bootstrap-expect: non-zero marks a server
 	// that may bootstrap the Raft voters.
 	Expect int `json:"e,omitempty"`
+	// Leaving is set just before a graceful leave, so that the others
+	// record the departure as a leave, not a failure (memberlist reports
+	// both alike).
+	Leaving bool `json:"lv,omitempty"`
 }
 
 // memberStatus is a member's gossip state.
@@ -63,10 +67,11 @@ const maxMemberEvents = 100
 // has seen, including dead and departed ones, so the leader can tell a
 // dead server from one it never knew.
 type gossip struct {
-	ml   *memberlist.Memberlist
-	meta []byte
+	ml *memberlist.Memberlist
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// meta is this node's encoded metadata.
+	meta    []byte
 	members map[string]*memberState
 	events  []memberEvent
 	// changed is signalled (coalescing) on every membership change.
@@ -194,7 +199,18 @@ func (g *gossip) join(addrs []string) error {
 
 // leave tells the others this node is going, then stops gossiping.
 func (g *gossip) leave(timeout time.Duration) error {
-	err := g.ml.Leave(timeout)
+	g.mu.Lock()
+	var meta memberMeta
+	if json.Unmarshal(g.meta, &meta) == nil {
+		meta.Leaving = true
+		if b, err := json.Marshal(meta); err == nil {
+			g.meta = b
+		}
+	}
+	g.mu.Unlock()
+	// Best effort: the others learn it is leaving, then that it left.
+	_ = g.ml.UpdateNode(timeout / 2)
+	err := g.ml.Leave(timeout / 2)
 	if serr := g.ml.Shutdown(); err == nil {
 		err = serr
 	}
@@ -269,7 +285,9 @@ func (g *gossip) NotifyJoin(n *memberlist.Node) { g.record(n, statusAlive, "join
 
 // NotifyLeave records a member that left or was declared dead.
 func (g *gossip) NotifyLeave(n *memberlist.Node) {
-	if n.State == memberlist.StateLeft {
+	var meta memberMeta
+	_ = json.Unmarshal(n.Meta, &meta)
+	if n.State == memberlist.StateLeft || meta.Leaving {
 		g.record(n, statusLeft, "left")
 		return
 	}
@@ -280,7 +298,11 @@ func (g *gossip) NotifyLeave(n *memberlist.Node) {
 func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.record(n, statusAlive, "updated") }
 
 // NodeMeta is this node's metadata for the others.
-func (g *gossip) NodeMeta(limit int) []byte { return g.meta }
+func (g *gossip) NodeMeta(limit int) []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.meta
+}
 
 // NotifyMsg ignores user messages: forged sends none.
 func (g *gossip) NotifyMsg([]byte) {}

@@ -96,3 +96,35 @@ tasks:
 		t.Fatalf("make attempt %d on %s (crashed: %s), use attempt %d; want %d each", mk.Attempt, mk.Node, holder, use.Attempt, wantRuns)
 	}
 }
+
+// A node that closes gracefully is seen as left, not dead, and the leader
+// takes a departed server out of the Raft configuration at once, without
+// waiting for the dead-server grace.
+func TestGracefulCloseIsALeave(t *testing.T) {
+	cfgs := nodetest.ClusterConfigs(t, 3)
+	for i := range cfgs {
+		cfgs[i].DeadServerGrace = time.Hour
+	}
+	nodes := nodetest.OpenAll(t, cfgs)
+	leader := nodetest.WaitForLeader(t, nodes)
+	var leaving *node.Node
+	for _, n := range nodes {
+		if n != leader {
+			leaving = n
+		}
+	}
+	if err := leaving.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 15*time.Second, "the closed node is left and out of the Raft configuration", func() bool {
+		for _, m := range leader.Cluster().Members {
+			if m.Name == leaving.Name() {
+				if m.Status == "dead" {
+					t.Fatalf("a graceful close was seen as a failure")
+				}
+				return m.Status == "left" && m.Role == "none"
+			}
+		}
+		return false
+	})
+}
