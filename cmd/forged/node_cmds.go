@@ -147,8 +147,8 @@ example pipelines and starts a run of "etl". Stop it with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "forged dev node %q is up\n  API:      %s/api/v1\n  data dir: %s\n  examples: %s\n",
-				n.Name(), n.URL(), cfg.DataDir, strings.Join(names, ", "))
+			fmt.Fprintf(g.stdout, "forged dev node %q is up\n  API:      %s/api/v1\n  Flight:   grpc://%s\n  data dir: %s\n  examples: %s\n",
+				n.Name(), n.URL(), n.FlightAddr(), cfg.DataDir, strings.Join(names, ", "))
 			if !noExample {
 				id, err := n.SubmitStored(ctx, "etl", 0, nil)
 				if err != nil {
