@@ -63,6 +63,9 @@ type memberEvent struct {
 // maxMemberEvents bounds the kept history of membership changes.
 const maxMemberEvents = 100
 
+// gossipTCPTimeout bounds memberlist's TCP exchanges (joins, push-pull).
+const gossipTCPTimeout = 3 * time.Second
+
 // gossip is the node's memberlist membership. It keeps every member it
 // has seen, including dead and departed ones, so the leader can tell a
 // dead server from one it never knew.
@@ -132,6 +135,10 @@ func startGossip(cfg gossipConfig) (*gossip, error) {
 
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
+	// A join or state exchange on a LAN answers in milliseconds; memberlist's
+	// 10s wait for a peer that does not (a wrong key, a dead address) made a
+	// join attempt, and a node's Close during one, take that long.
+	mc.TCPTimeout = gossipTCPTimeout
 	host, port, err := splitHostPort(cfg.BindAddr)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: %w", cfg.BindAddr, err)
