@@ -34,6 +34,8 @@ const (
 	TypeCancelRun CommandType = 5
 	// TypeFailRun is the type of FailRun.
 	TypeFailRun CommandType = 6
+	// TypePutDataset is the type of PutDataset.
+	TypePutDataset CommandType = 7
 )
 
 // String names the type for logs.
@@ -51,6 +53,8 @@ func (t CommandType) String() string {
 		return "cancel_run"
 	case TypeFailRun:
 		return "fail_run"
+	case TypePutDataset:
+		return "put_dataset"
 	}
 	return fmt.Sprintf("command_%d", byte(t))
 }
@@ -167,6 +171,9 @@ func (*CancelRun) Type() CommandType { return TypeCancelRun }
 // Type implements Command.
 func (*FailRun) Type() CommandType { return TypeFailRun }
 
+// Type implements Command.
+func (*PutDataset) Type() CommandType { return TypePutDataset }
+
 // Result is what applying a command produced on the leader. A business
 // rejection is a normal result, not an error: nothing changed, and every
 // node reached the same verdict.
@@ -261,6 +268,8 @@ func Decode(b []byte) (Command, error) {
 		cmd = &CancelRun{}
 	case TypeFailRun:
 		cmd = &FailRun{}
+	case TypePutDataset:
+		cmd = &PutDataset{}
 	default:
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], ErrUnknownCommand)
 	}

@@ -41,6 +41,8 @@ func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
 		return p.cancelRun(tx, c)
 	case *FailRun:
 		return p.failRun(tx, c)
+	case *PutDataset:
+		return p.putDataset(tx, c)
 	}
 	return nil, fmt.Errorf("apply %T: %w", cmd, ErrUnknownCommand)
 }

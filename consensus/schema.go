@@ -38,9 +38,11 @@ var (
 	// bucketPipelineRuns indexes runs by pipeline: name 0x00 runID, empty
 	// values.
 	bucketPipelineRuns = []byte("pipeline_runs")
+	// bucketDatasets maps name 0x00 version(uint32 BE) to a DatasetVersion.
+	bucketDatasets = []byte("datasets")
 
 	allBuckets = [][]byte{bucketMeta, bucketPipelines, bucketVersions, bucketRuns, bucketTasks,
-		bucketTaskOrder, bucketActive, bucketPipelineRuns}
+		bucketTaskOrder, bucketActive, bucketPipelineRuns, bucketDatasets}
 
 	keyApplied = []byte("applied_index")
 	keySchema  = []byte("schema")
