@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,6 +71,16 @@ func (f *fakeBackend) Subscribe() (<-chan struct{}, func()) {
 func (f *fakeBackend) LogFile(run, task string, attempt int) (string, error) {
 	return "/nonexistent/" + run, nil
 }
+func (f *fakeBackend) PutDataset(context.Context, string, string, io.Reader) (*consensus.DatasetVersion, error) {
+	return nil, errors.New("no datasets in the fake")
+}
+
+func (f *fakeBackend) Datasets() ([]consensus.DatasetVersion, error) { return nil, nil }
+
+func (f *fakeBackend) Dataset(string, int) (*consensus.DatasetVersion, error) {
+	return nil, consensus.ErrNotFound
+}
+
 func (f *fakeBackend) OpenOutput(context.Context, dataplane.OutputRef) (*dataplane.OutputFile, error) {
 	return nil, dataplane.ErrOutputNotFound
 }

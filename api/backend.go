@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 
 	"github.com/forged-dev/forged/consensus"
 	"github.com/forged-dev/forged/dag"
@@ -51,6 +52,13 @@ type Backend interface {
 
 	// LogFile returns the path of a task attempt's log on this node.
 	LogFile(run, task string, attempt int) (string, error)
+	// PutDataset stores an upload (csv, parquet or arrow) as the next
+	// version of a dataset.
+	PutDataset(ctx context.Context, name, format string, body io.Reader) (*consensus.DatasetVersion, error)
+	// Datasets lists every version of every dataset.
+	Datasets() ([]consensus.DatasetVersion, error)
+	// Dataset returns one version of a dataset (0: the latest).
+	Dataset(name string, version int) (*consensus.DatasetVersion, error)
 	// OpenOutput opens a task output for reading: held by this node, kept
 	// inline in the state, or first copied from the node that holds it.
 	OpenOutput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error)

@@ -84,6 +84,10 @@ func (s *Server) routes() {
 	v1.GET("/runs/:id/events", s.runEvents)
 	v1.GET("/runs/:id/tasks/:task/logs", s.taskLogs)
 	v1.GET("/runs/:id/tasks/:task/outputs/:output", s.taskOutput)
+
+	v1.GET("/datasets", s.listDatasets)
+	v1.PUT("/datasets/:name", s.putDataset)
+	v1.GET("/datasets/:name", s.getDataset)
 }
 
 // ServeHTTP makes the server an http.Handler.

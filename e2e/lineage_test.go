@@ -95,3 +95,34 @@ tasks:
 		})
 	}
 }
+
+// forged upload stores a dataset that a pipeline then reads.
+func TestUploadADatasetAndReadIt(t *testing.T) {
+	a := exampleAgent(t)
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "sales.csv")
+	if err := os.WriteFile(csv, []byte(bigCSV()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := forged(t, "upload", "sales", csv, "--addr", a.URL)
+	if code != 0 || !strings.Contains(stdout, "dataset sales version 1: 600 rows") {
+		t.Fatalf("upload exit %d: %s %s", code, stdout, stderr)
+	}
+	if stdout, _, code := forged(t, "datasets", "--addr", a.URL); code != 0 || !strings.Contains(stdout, "sales") {
+		t.Fatalf("datasets exit %d: %s", code, stdout)
+	}
+	spec := filepath.Join(dir, "read.yaml")
+	if err := os.WriteFile(spec, []byte("name: read\ntasks:\n  - {name: r, op: read_dataset, with: {name: sales}}\n  - {name: big, op: filter, needs: [r], with: {expr: \"amount > 20\"}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code = forged(t, "submit", spec, "--addr", a.URL)
+	if code != 0 {
+		t.Fatalf("submit exit %d: %s %s", code, stdout, stderr)
+	}
+	id := strings.TrimSpace(stdout)
+	waitSucceeded(t, a, id, 2)
+	out, stderr, code := forged(t, "output", id, "big", "--addr", a.URL)
+	if code != 0 || strings.Count(out, "\n") != 349 {
+		t.Fatalf("output exit %d, %d lines: %s", code, strings.Count(out, "\n"), stderr)
+	}
+}

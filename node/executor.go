@@ -90,6 +90,7 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 		Mem:       a.mem,
 		DataRoots: n.cfg.DataRoots,
 		Metrics:   a.metric,
+		Dataset:   a.dataset,
 	}
 
 	done := make(chan error, 1)
@@ -167,6 +168,19 @@ func (a *attempt) inputs() []ops.Input {
 		}}
 	}
 	return in
+}
+
+// dataset opens a dataset version for the op; the file stays open until
+// the attempt ends.
+func (a *attempt) dataset(name string, version int) (array.RecordReader, error) {
+	f, err := a.node.openDataset(a.ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.files = append(a.files, f)
+	a.mu.Unlock()
+	return f.Reader()
 }
 
 // lostInputs names, once each, the upstream tasks whose outputs this

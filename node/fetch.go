@@ -38,6 +38,19 @@ func (n *Node) openOutput(ctx context.Context, ref dataplane.OutputRef) (*datapl
 		return nil, fmt.Errorf("output %s was deleted: its run ended more than %s ago (output retention): %w",
 			ref, n.cfg.OutputRetention, dataplane.ErrOutputNotFound)
 	}
+	return n.openFromHolders(ctx, ref, meta)
+}
+
+// openFromHolders opens ref from this node's store, else copies it first
+// from meta's node or one of its replicas; the error wraps errInputLost
+// when none of them has it any more.
+func (n *Node) openFromHolders(ctx context.Context, ref dataplane.OutputRef, meta dag.OutputMeta) (*dataplane.OutputFile, error) {
+	if len(meta.Inline) > 0 {
+		return n.data.OpenInline(ref, meta)
+	}
+	if f, err := n.data.Open(ref); err == nil {
+		return f, nil
+	}
 	unlock := n.fetches.lock(ref.String())
 	defer unlock()
 	if f, err := n.data.Open(ref); err == nil {
@@ -228,10 +241,14 @@ func (s flightSource) Locate(ref dataplane.OutputRef) (dag.OutputMeta, []string,
 
 // AcceptPut takes copies of an output while its producer's attempt is
 // under way (the producer copies before it reports), after catching up
-// with the leader when the local replica does not show the attempt yet.
+// with the leader when the local replica does not show the attempt yet,
+// and copies of datasets being uploaded.
 func (s flightSource) AcceptPut(ref dataplane.OutputRef) error {
 	if err := ref.Validate(); err != nil {
 		return err
+	}
+	if ref.Run == datasetsRun {
+		return nil // a copy of a dataset being uploaded
 	}
 	underway := func() bool {
 		t, err := s.n.store.Task(ref.Run, ref.Task)

@@ -49,6 +49,9 @@ type Env struct {
 	DataRoots []string
 	// Metrics records a named metric of the task.
 	Metrics func(name string, value any)
+	// Dataset opens a version (0: the latest) of a dataset uploaded to the
+	// cluster; nil where there are none.
+	Dataset func(name string, version int) (array.RecordReader, error)
 }
 
 // Func runs one operator. It returns when the op is done, failed, or ctx

@@ -22,7 +22,7 @@ func TestBuiltinRegistry(t *testing.T) {
 			t.Errorf("op %s has no description", s.Name)
 		}
 	}
-	want := []string{"describe", "fail", "filter", "noop", "read_csv", "read_parquet", "select", "sleep", "write_parquet"}
+	want := []string{"describe", "fail", "filter", "noop", "read_csv", "read_dataset", "read_parquet", "select", "sleep", "write_parquet"}
 	if strings.Join(names, ",") != strings.Join(want, ",") || !sort.StringsAreSorted(names) {
 		t.Fatalf("specs = %v", names)
 	}

@@ -75,7 +75,7 @@ func (r *Registry) Specs() []dag.OpSpec {
 func Builtin() *Registry {
 	r := NewRegistry()
 	for _, op := range []Op{
-		readCSVOp(), readParquetOp(), writeParquetOp(),
+		readCSVOp(), readParquetOp(), writeParquetOp(), readDatasetOp(),
 		selectOp(), filterOp(), describeOp(),
 		noopOp(), sleepOp(), failOp(),
 	} {

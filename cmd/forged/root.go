@@ -66,6 +66,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newStatusCmd(g),
 		newLogsCmd(g),
 		newOutputCmd(g),
+		newUploadCmd(g),
+		newDatasetsCmd(g),
 		newCancelCmd(g),
 		newValidateCmd(g),
 		newMembersCmd(g),
