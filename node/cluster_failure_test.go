@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -298,4 +299,20 @@ func TestGossipKeyKeepsStrangersOut(t *testing.T) {
 			}
 		}
 	}
+}
+
+// OpenAll starts over on another port when the first node's gossip port,
+// picked in advance, is taken before the node binds it.
+func TestOpenAllSurvivesATakenGossipPort(t *testing.T) {
+	cfgs := nodetest.ClusterConfigs(t, 2)
+	squatter, err := net.Listen("tcp", cfgs[0].GossipAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	nodes := nodetest.OpenAll(t, cfgs)
+	if nodes[0].GossipAddr() == squatter.Addr().String() {
+		t.Fatal("the node claims the squatted port")
+	}
+	nodetest.WaitForLeader(t, nodes)
 }

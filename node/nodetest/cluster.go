@@ -1,9 +1,9 @@
 package nodetest
 
 import (
-	"context"
 	"fmt"
-	"sync"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -54,32 +54,54 @@ func MakeCluster(t testing.TB, n int) []*node.Node {
 }
 
 // OpenAll starts nodes concurrently (a node's Open waits for the cluster to
-// form) and closes them when the test ends.
+// form) and closes them when the test ends. When the first node's gossip
+// port, picked in advance by ClusterConfigs, was taken by someone else
+// before it bound it, it starts over on a fresh port with emptied data
+// directories.
 func OpenAll(t testing.TB, cfgs []node.Config) []*node.Node {
 	t.Helper()
-	nodes := make([]*node.Node, len(cfgs))
-	errs := make([]error, len(cfgs))
-	var wg sync.WaitGroup
-	for i, cfg := range cfgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			nodes[i], errs[i] = node.Open(ctx, cfg)
-		}()
-	}
-	wg.Wait()
-	for i, n := range nodes {
-		if n != nil {
-			t.Cleanup(func() { n.Close() })
+	for attempt := 1; ; attempt++ {
+		nodes, err := openEach(cfgs)
+		if err == nil {
+			for _, n := range nodes {
+				t.Cleanup(func() { n.Close() })
+			}
+			WaitForLeader(t, nodes)
+			return nodes
 		}
-		if errs[i] != nil {
-			t.Fatalf("open %s: %v", cfgs[i].Name, errs[i])
+		if !isPortTaken(err) || attempt == portRaceAttempts {
+			t.Fatal(err)
+		}
+		t.Logf("starting the cluster over on another port: %v", err)
+		old, fresh := cfgs[0].GossipAddr, FreeGossipAddr(t)
+		for i := range cfgs {
+			if cfgs[i].GossipAddr == old {
+				cfgs[i].GossipAddr = fresh
+			}
+			for j, addr := range cfgs[i].Join {
+				if addr == old {
+					cfgs[i].Join[j] = fresh
+				}
+			}
+			if err := emptyDir(cfgs[i].DataDir); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	WaitForLeader(t, nodes)
-	return nodes
+}
+
+// emptyDir removes what a failed start left in a data directory.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WaitForLeader waits until every node names the same leader and returns

@@ -11,35 +11,21 @@ import (
 	"github.com/forged-dev/forged/node"
 )
 
-// portRaceAttempts bounds how often OpenCluster starts over after losing
-// the first node's gossip port.
+// portRaceAttempts bounds how often OpenAll starts over after losing the
+// first node's gossip port.
 const portRaceAttempts = 3
 
 // OpenCluster starts n nodes like MakeCluster, after tweak (if not nil)
-// adjusts each config, and starts over on fresh ports when the gossip port
-// ClusterConfigs picked in advance was taken before the first node bound it.
+// adjusts each config.
 func OpenCluster(t testing.TB, n int, tweak func(*node.Config)) []*node.Node {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		cfgs := ClusterConfigs(t, n)
-		if tweak != nil {
-			for i := range cfgs {
-				tweak(&cfgs[i])
-			}
+	cfgs := ClusterConfigs(t, n)
+	if tweak != nil {
+		for i := range cfgs {
+			tweak(&cfgs[i])
 		}
-		nodes, err := openEach(cfgs)
-		if err == nil {
-			for _, nd := range nodes {
-				t.Cleanup(func() { nd.Close() })
-			}
-			WaitForLeader(t, nodes)
-			return nodes
-		}
-		if !isPortTaken(err) || attempt == portRaceAttempts {
-			t.Fatal(err)
-		}
-		t.Logf("starting the cluster over on other ports: %v", err)
 	}
+	return OpenAll(t, cfgs)
 }
 
 // openEach opens every config concurrently. The first failure stops the
