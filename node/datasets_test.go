@@ -41,7 +41,8 @@ func TestDatasetsUploadVersionAndRead(t *testing.T) {
 	if _, err := up.PutDataset(ctx, "bad/name", "csv", strings.NewReader("a\n1\n")); err == nil {
 		t.Fatal("a bad dataset name was accepted")
 	}
-	all, err := client.New(nodes[0].URL(), "").Datasets(ctx)
+	all, err := up.Datasets(ctx) // the node written to has applied its writes
+
 	if err != nil || len(all) != 2 || all[0].Version != 1 || all[1].Version != 2 {
 		t.Fatalf("datasets = %+v, %v", all, err)
 	}
