@@ -306,6 +306,7 @@ tasks:
 		t.Fatalf("few over the API: %d rows, %d inline bytes; want 3 rows and the bytes left out", o.Rows, len(o.Inline))
 	}
 	for _, n := range nodes {
+		waitReplica(t, n, id)
 		r, err := n.Run(id)
 		if err != nil {
 			t.Fatal(err)
