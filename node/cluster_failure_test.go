@@ -44,19 +44,6 @@ func viewsOf(n *node.Node) map[string]memberView {
 // configuration.
 func inRaft(role string) bool { return role != "" && role != "none" }
 
-// pollFor polls cond every 20ms until it holds, failing the test after
-// within.
-func pollFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A voter that crashes (no gossip leave, no Raft hand-over) is reported
 // dead, not left; it keeps its place in the Raft configuration while the
 // grace period runs and loses it afterwards, on every replica.
@@ -88,7 +75,7 @@ func TestDeadServerRemovedAfterGrace(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	pollFor(t, 20*time.Second, "three voters and a non-voter, all alive", func() bool {
+	waitUntil(t, 20*time.Second, "three voters and a non-voter, all alive", func() bool {
 		v := viewsOf(leader)
 		voters := 0
 		for _, n := range nodes {
@@ -181,7 +168,7 @@ func TestDeadServerRemovedAfterGrace(t *testing.T) {
 
 	// Every survivor finds it dead and, from its own copy of the
 	// configuration, removed; the survivors keep their places.
-	pollFor(t, 10*time.Second, "every survivor sees the removal", func() bool {
+	waitUntil(t, 10*time.Second, "every survivor sees the removal", func() bool {
 		for _, n := range survivors {
 			v := viewsOf(n)
 			if m := v[victim.Name()]; m.Status != "dead" || inRaft(m.Role) {
@@ -215,7 +202,7 @@ func TestGossipKeyKeepsStrangersOut(t *testing.T) {
 		c.GossipTiming = quickGossip()
 	})
 	joinAt := []string{keyed[0].GossipAddr()}
-	pollFor(t, 10*time.Second, "the keyed nodes see each other alive", func() bool {
+	waitUntil(t, 10*time.Second, "the keyed nodes see each other alive", func() bool {
 		return viewsOf(keyed[0])["n2"].Status == "alive" && viewsOf(keyed[1])["n1"].Status == "alive"
 	})
 
@@ -284,7 +271,7 @@ func TestGossipKeyKeepsStrangersOut(t *testing.T) {
 	good := stranger("w3", key, 0)
 	good.LeaderTimeout = 20 * time.Second
 	nodetest.Open(t, good)
-	pollFor(t, 10*time.Second, "the node with the right key joins", func() bool {
+	waitUntil(t, 10*time.Second, "the node with the right key joins", func() bool {
 		for _, n := range keyed {
 			if viewsOf(n)["w3"].Status != "alive" {
 				return false

@@ -80,7 +80,7 @@ func workerFailover(b *testing.B) time.Duration {
 	}
 	var victim *node.Node
 	var lost []string
-	pollBench(b, 30*time.Second, "tasks running on a follower", func() bool {
+	waitUntil(b, 30*time.Second, "tasks running on a follower", func() bool {
 		r, err := leader.Run(id)
 		if err != nil {
 			return false
@@ -107,7 +107,7 @@ func workerFailover(b *testing.B) time.Duration {
 	if err := node.Crash(victim); err != nil {
 		b.Fatal(err)
 	}
-	pollBench(b, time.Minute, "the lost tasks running again", func() bool {
+	waitUntil(b, time.Minute, "the lost tasks running again", func() bool {
 		r, err := leader.Run(id)
 		if err != nil {
 			return false
@@ -154,7 +154,7 @@ func leaderFailover(b *testing.B) (election, assignment time.Duration) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	pollBench(b, 30*time.Second, "the chain under way", func() bool {
+	waitUntil(b, 30*time.Second, "the chain under way", func() bool {
 		r, err := worker.Run(id)
 		return err == nil && r.Task("c3").Status == dag.TaskSucceeded
 	})
@@ -169,7 +169,7 @@ func leaderFailover(b *testing.B) (election, assignment time.Duration) {
 	// the worker's replica is first seen to hold it.
 	gone := time.Now()
 	var elected, assigned time.Time
-	pollBench(b, time.Minute, "an assignment by the new leader", func() bool {
+	waitUntil(b, time.Minute, "an assignment by the new leader", func() bool {
 		if elected.IsZero() {
 			for _, n := range []*node.Node{worker, other} {
 				if l := n.Health().Leader; l != "" && l != leader.Name() {
@@ -191,17 +191,4 @@ func leaderFailover(b *testing.B) (election, assignment time.Duration) {
 	})
 	b.StopTimer()
 	return elected.Sub(crashed), assigned.Sub(crashed)
-}
-
-// pollBench polls cond every 5ms until it holds, failing the benchmark
-// after within.
-func pollBench(b *testing.B, within time.Duration, what string, cond func() bool) {
-	b.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -11,18 +11,6 @@ import (
 	"github.com/forged-dev/forged/node/nodetest"
 )
 
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // An output whose only holder crashed is recomputed when a later task
 // needs it: its producer runs again on a live node, then the consumer.
 // With replicas: 2 a copy on another node serves it and nothing reruns.

@@ -339,13 +339,7 @@ func TestCancelStopsARunningTask(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, 30*time.Second, "condition", cond)
 }
 
 func TestRestartKeepsStateAndResumesInterruptedRuns(t *testing.T) {
