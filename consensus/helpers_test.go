@@ -34,9 +34,17 @@ func mustOpenState(t *testing.T) *bbolt.DB {
 	return db
 }
 
-// apply runs cmd through the processor the way the FSM does: encoded,
-// decoded, then applied in a write transaction.
+// apply runs cmd through a fresh processor the way the FSM does: encoded,
+// decoded, then applied in a write transaction. The processor loads the
+// active runs from the file, so no state carries over between calls.
 func apply(t *testing.T, db *bbolt.DB, cmd Command) *Result {
+	t.Helper()
+	return applyLive(t, db, processor{live: &liveRuns{}}, cmd)
+}
+
+// applyLive applies cmd with p, whose live runs persist across calls, the
+// way the FSM's do.
+func applyLive(t *testing.T, db *bbolt.DB, p processor, cmd Command) *Result {
 	t.Helper()
 	b, err := Encode(cmd)
 	if err != nil {
@@ -48,7 +56,7 @@ func apply(t *testing.T, db *bbolt.DB, cmd Command) *Result {
 	}
 	var res *Result
 	if err := db.Update(func(tx *bbolt.Tx) (err error) {
-		res, err = processor{live: &liveRuns{}}.apply(tx, dec)
+		res, err = p.apply(tx, dec)
 		return err
 	}); err != nil {
 		t.Fatalf("apply %s: %v", cmd.Type(), err)

@@ -62,28 +62,6 @@ func TestPlanRespectsSlotsConstraintsLocalityAndBackoff(t *testing.T) {
 	}
 }
 
-// applyLive applies cmd with a processor whose live runs persist across
-// calls, the way the FSM does.
-func applyLive(t *testing.T, db *bbolt.DB, p processor, cmd Command) *Result {
-	t.Helper()
-	b, err := Encode(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, err := Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res *Result
-	if err := db.Update(func(tx *bbolt.Tx) (err error) {
-		res, err = p.apply(tx, dec)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
 func TestReportPlacesTheNextTaskInTheSameCommand(t *testing.T) {
 	db := mustOpenState(t)
 	p := processor{live: &liveRuns{}}
