@@ -161,16 +161,22 @@ func passThrough(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer rr.Release()
-	out, err := output(env, rr.Schema())
-	if err != nil {
-		return err
-	}
-	rows, err := each(ctx, rr, out.Write)
+	rows, err := copyToOutput(ctx, env, rr)
 	if err != nil {
 		return err
 	}
 	logf(env, "passed %d rows through", rows)
 	return nil
+}
+
+// copyToOutput writes every batch of rr to the task's output, which takes
+// rr's schema, and returns the rows written.
+func copyToOutput(ctx context.Context, env *Env, rr array.RecordReader) (int64, error) {
+	out, err := output(env, rr.Schema())
+	if err != nil {
+		return 0, err
+	}
+	return each(ctx, rr, out.Write)
 }
 
 func sleepOp() Op {

@@ -39,11 +39,7 @@ func runReadDataset(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer rr.Release()
-	out, err := output(env, rr.Schema())
-	if err != nil {
-		return err
-	}
-	rows, err := each(ctx, rr, out.Write)
+	rows, err := copyToOutput(ctx, env, rr)
 	if err != nil {
 		return err
 	}
