@@ -313,3 +313,20 @@ func lineOf(n, fallback *yaml.Node) *yaml.Node {
 	}
 	return fallback
 }
+
+// boundedInt reads a whole number in [lo, hi]; below lo it reports
+// tooLow, above hi the limit.
+func boundedInt(n *yaml.Node, path string, p *problems, lo, hi int, tooLow string) (int, bool) {
+	v, ok := intValue(n, path, p)
+	switch {
+	case !ok:
+		return 0, false
+	case v < lo:
+		p.at(path, n, "%s", tooLow)
+		return 0, false
+	case v > hi:
+		p.at(path, n, "is %d; the limit is %d", v, hi)
+		return 0, false
+	}
+	return v, true
+}

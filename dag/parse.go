@@ -240,26 +240,12 @@ func (sp *specParser) task(t *Task, n *yaml.Node, path string) taskInfo {
 		case "outputs":
 			t.Outputs = sp.outputs(e.val, fpath)
 		case "retries":
-			if r, ok := intValue(e.val, fpath, sp.pr); ok {
-				switch {
-				case r < 0:
-					sp.pr.at(fpath, e.val, "must not be negative")
-				case r > MaxRetries:
-					sp.pr.at(fpath, e.val, "is %d; the limit is %d", r, MaxRetries)
-				default:
-					t.Retries = r
-				}
+			if r, ok := boundedInt(e.val, fpath, sp.pr, 0, MaxRetries, "must not be negative"); ok {
+				t.Retries = r
 			}
 		case "replicas":
-			if r, ok := intValue(e.val, fpath, sp.pr); ok {
-				switch {
-				case r < 1:
-					sp.pr.at(fpath, e.val, "must be at least 1 (the output itself)")
-				case r > MaxReplicas:
-					sp.pr.at(fpath, e.val, "is %d; the limit is %d", r, MaxReplicas)
-				default:
-					t.Replicas = r
-				}
+			if r, ok := boundedInt(e.val, fpath, sp.pr, 1, MaxReplicas, "must be at least 1 (the output itself)"); ok {
+				t.Replicas = r
 			}
 		case "retry_backoff":
 			t.RetryBackoff = sp.duration(e.val, fpath)
