@@ -23,33 +23,32 @@ var errInputLost = errors.New("no live node holds it any more")
 // Flight DoGet. The copy streams batch by batch into the local store, so
 // later readers here find it.
 func (n *Node) openOutput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error) {
-	if meta, ok := n.inlineOutput(ref); ok {
-		return n.data.OpenInline(ref, meta)
-	}
-	f, err := n.data.Open(ref)
-	if !errors.Is(err, dataplane.ErrOutputNotFound) {
-		return f, err
-	}
 	meta, ok := n.outputMeta(ref)
-	if !ok || meta.Node == "" {
-		return nil, fmt.Errorf("output %s is not on this node and no other node holds it: %w", ref, dataplane.ErrOutputNotFound)
-	}
-	if n.expired(ref.Run) {
-		return nil, fmt.Errorf("output %s was deleted: its run ended more than %s ago (output retention): %w",
-			ref, n.cfg.OutputRetention, dataplane.ErrOutputNotFound)
+	if !ok || (meta.Node == "" && len(meta.Inline) == 0) {
+		// Not a finished task's output in the state (a dataset copy, say):
+		// only this node's store can have it.
+		f, err := n.data.Open(ref)
+		if errors.Is(err, dataplane.ErrOutputNotFound) {
+			err = fmt.Errorf("output %s is not on this node and no other node holds it: %w", ref, err)
+		}
+		return f, err
 	}
 	return n.openFromHolders(ctx, ref, meta)
 }
 
-// openFromHolders opens ref from this node's store, else copies it first
-// from meta's node or one of its replicas; the error wraps errInputLost
-// when none of them has it any more.
+// openFromHolders opens ref from the state (inline) or this node's store,
+// else copies it first from meta's node or one of its replicas; the error
+// wraps errInputLost when none of them has it any more.
 func (n *Node) openFromHolders(ctx context.Context, ref dataplane.OutputRef, meta dag.OutputMeta) (*dataplane.OutputFile, error) {
 	if len(meta.Inline) > 0 {
 		return n.data.OpenInline(ref, meta)
 	}
-	if f, err := n.data.Open(ref); err == nil {
-		return f, nil
+	if f, err := n.data.Open(ref); !errors.Is(err, dataplane.ErrOutputNotFound) {
+		return f, err
+	}
+	if n.expired(ref.Run) {
+		return nil, fmt.Errorf("output %s was deleted: its run ended more than %s ago (output retention): %w",
+			ref, n.cfg.OutputRetention, dataplane.ErrOutputNotFound)
 	}
 	unlock := n.fetches.lock(ref.String())
 	defer unlock()
