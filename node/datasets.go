@@ -48,13 +48,9 @@ func (n *Node) PutDataset(ctx context.Context, name, format string, body io.Read
 	}
 	meta.Node = n.cfg.Name
 	if len(meta.Inline) == 0 {
-		for _, t := range n.replicaTargets(ref.String(), datasetReplicas-1) {
-			if err := n.data.PutFlight(ctx, t.flight, ref); err != nil {
-				n.log.Warn("copy an uploaded dataset", "dataset", name, "to", t.name, "err", err)
-				continue
-			}
-			meta.Replicas = append(meta.Replicas, t.name)
-		}
+		meta.Replicas = n.copyToPeers(ctx, ref, ref.String(), datasetReplicas-1, func(node string, err error) {
+			n.log.Warn("copy an uploaded dataset", "dataset", name, "to", node, "err", err)
+		})
 		if err := n.data.SyncOutputs([]dataplane.OutputRef{ref}); err != nil {
 			return nil, err
 		}

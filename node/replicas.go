@@ -20,23 +20,33 @@ func (n *Node) replicate(ctx context.Context, runID string, task *dag.Task, outp
 	if want <= 0 {
 		return
 	}
-	targets := n.replicaTargets(runID+"/"+task.Name, want)
 	for i := range outputs {
 		if len(outputs[i].Inline) > 0 {
 			continue // in the state: on every node already
 		}
 		ref := dataplane.OutputRef{Run: runID, Task: task.Name, Output: outputs[i].Name}
-		for _, t := range targets {
-			if err := n.data.PutFlight(ctx, t.flight, ref); err != nil {
-				logw.Printf("copy of output %s to node %s failed: %v", outputs[i].Name, t.name, err)
-				continue
-			}
-			outputs[i].Replicas = append(outputs[i].Replicas, t.name)
-		}
+		outputs[i].Replicas = n.copyToPeers(ctx, ref, runID+"/"+task.Name, want, func(node string, err error) {
+			logw.Printf("copy of output %s to node %s failed: %v", outputs[i].Name, node, err)
+		})
 		if got := len(outputs[i].Replicas); got < want {
 			logw.Printf("output %s has %d of the %d copies asked for", outputs[i].Name, got, want)
 		}
 	}
+}
+
+// copyToPeers copies a stored output to up to want other live nodes
+// (chosen by key, see replicaTargets) with Flight DoPut and returns the
+// nodes that have it; failed copies go to failed.
+func (n *Node) copyToPeers(ctx context.Context, ref dataplane.OutputRef, key string, want int, failed func(node string, err error)) []string {
+	var got []string
+	for _, t := range n.replicaTargets(key, want) {
+		if err := n.data.PutFlight(ctx, t.flight, ref); err != nil {
+			failed(t.name, err)
+			continue
+		}
+		got = append(got, t.name)
+	}
+	return got
 }
 
 type replicaTarget struct{ name, flight string }
