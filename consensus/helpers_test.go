@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -142,4 +143,22 @@ func activeIDs(t *testing.T, db *bbolt.DB) []string {
 		ids[i] = r.ID
 	}
 	return ids
+}
+
+// activeRuns reads the active runs straight from the state file, apart
+// from the live copies, to check them against.
+func activeRuns(tx *bbolt.Tx) ([]*dag.Run, error) {
+	var runs []*dag.Run
+	err := tx.Bucket(bucketActive).ForEach(func(k, _ []byte) error {
+		run, err := loadRun(tx, string(k))
+		if err != nil {
+			return fmt.Errorf("read active runs: %w", err)
+		}
+		if run == nil {
+			return fmt.Errorf("read active runs: run %s is indexed but missing", k)
+		}
+		runs = append(runs, run)
+		return nil
+	})
+	return runs, err
 }

@@ -97,19 +97,6 @@ func (s *Store) Runs(q RunQuery) ([]*dag.Run, string, error) {
 	return runs, next, err
 }
 
-// ActiveRuns returns the runs that still need work, oldest first: those
-// not yet terminal and those with an attempt still queued or running. It
-// reads an index, not every run, but decodes each run it returns whole;
-// loops that run on every change use Active.
-func (s *Store) ActiveRuns() ([]*dag.Run, error) {
-	var runs []*dag.Run
-	err := s.fsm.view(func(tx *bbolt.Tx) (err error) {
-		runs, err = activeRuns(tx)
-		return err
-	})
-	return runs, err
-}
-
 // Active returns a summary of each run that still needs work, oldest
 // first, as of the last applied batch. It costs no decoding: the views
 // are built once per change by the FSM and shared; do not modify them.
@@ -245,22 +232,6 @@ func seekLast(c *bbolt.Cursor, prefix []byte) []byte {
 		k, _ = c.Prev()
 	}
 	return k
-}
-
-func activeRuns(tx *bbolt.Tx) ([]*dag.Run, error) {
-	var runs []*dag.Run
-	err := tx.Bucket(bucketActive).ForEach(func(k, _ []byte) error {
-		run, err := loadRun(tx, string(k))
-		if err != nil {
-			return fmt.Errorf("read active runs: %w", err)
-		}
-		if run == nil {
-			return fmt.Errorf("read active runs: run %s is indexed but missing", k)
-		}
-		runs = append(runs, run)
-		return nil
-	})
-	return runs, err
 }
 
 func readPipeline(tx *bbolt.Tx, name string, version int) (*PipelineVersion, error) {

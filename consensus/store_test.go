@@ -94,9 +94,8 @@ func TestStoreApplyAndRead(t *testing.T) {
 	if _, err := s.Run("nope"); !errors.Is(err, consensus.ErrNotFound) {
 		t.Fatalf("missing run: %v", err)
 	}
-	active, err := s.ActiveRuns()
-	if err != nil || len(active) != 1 {
-		t.Fatalf("active = %v, %v", active, err)
+	if active := s.Active(); len(active) != 1 {
+		t.Fatalf("active = %v", active)
 	}
 	pv, err := s.Pipeline("chain", 0)
 	if err != nil || pv.Version != 1 || pv.Source != "name: chain" {
