@@ -23,6 +23,7 @@ import (
 // stays open until Close and every reader is released.
 type OutputFile struct {
 	ref  OutputRef
+	path string // the file, or "" for an inline output
 	f    io.Closer
 	fr   *ipc.FileReader
 	meta dag.OutputMeta
@@ -61,7 +62,7 @@ func (s *Store) Open(ref OutputRef) (*OutputFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("open output %s: %w", ref, err)
 	}
-	of := &OutputFile{ref: ref, f: f, fr: fr, refs: 1, schema: fr.Schema(), batches: fr.NumRecords()}
+	of := &OutputFile{ref: ref, path: f.Name(), f: f, fr: fr, refs: 1, schema: fr.Schema(), batches: fr.NumRecords()}
 	if st.Size() > s.sidecarMin {
 		if sc, ok := s.readSidecar(ref, st); ok && sc.Batches == fr.NumRecords() {
 			of.meta = sc.Meta

@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -24,6 +23,11 @@ import (
 // maxFlightMessage bounds one gRPC message, a record batch included; the
 // gRPC default of 4 MiB refuses ordinary batches.
 const maxFlightMessage = 256 << 20
+
+// flightWindow is the HTTP/2 flow-control window of Flight streams and
+// connections: large enough that a sender is not held up waiting for
+// window updates between batches.
+const flightWindow = 64 << 20
 
 // FlightSource is what a Flight server serves; the node decides where an
 // output lives.
@@ -72,7 +76,9 @@ func NewFlightServer(src FlightSource, lis net.Listener, mem memory.Allocator) *
 	}
 	s := &FlightServer{src: src, mem: mem, addr: lis.Addr().String(), done: make(chan struct{})}
 	s.srv = flight.NewServerWithMiddleware(nil,
-		grpc.MaxRecvMsgSize(maxFlightMessage), grpc.MaxSendMsgSize(maxFlightMessage))
+		grpc.ForceServerCodecV2(theFlightCodec),
+		grpc.MaxRecvMsgSize(maxFlightMessage), grpc.MaxSendMsgSize(maxFlightMessage),
+		grpc.InitialWindowSize(flightWindow), grpc.InitialConnWindowSize(flightWindow))
 	s.srv.InitListener(lis)
 	s.srv.RegisterFlightService(s)
 	go func() {
@@ -105,20 +111,11 @@ func (s *FlightServer) DoGet(tkt *flight.Ticket, stream flight.FlightService_DoG
 		return flightError(err)
 	}
 	defer f.Close()
-	rr, err := f.Reader()
-	if err != nil {
-		return flightError(err)
-	}
-	defer rr.Release()
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(rr.Schema()), ipc.WithAllocator(s.mem))
-	defer w.Close()
-	for rr.Next() {
-		if err := w.Write(rr.RecordBatch()); err != nil {
-			return err
+	if err := serveRecords(stream.SendMsg, f); err != nil {
+		if status.Code(err) == codes.Unknown {
+			err = status.Error(codes.Internal, err.Error())
 		}
-	}
-	if err := rr.Err(); err != nil {
-		return status.Error(codes.Internal, err.Error())
+		return err
 	}
 	return nil
 }
@@ -138,12 +135,12 @@ func (s *FlightServer) GetFlightInfo(ctx context.Context, desc *flight.FlightDes
 // it. The copy is synced before the single PutResult answers, so a client
 // that got it knows the data is durable here.
 func (s *FlightServer) DoPut(stream flight.FlightService_DoPutServer) error {
-	rr, err := flight.NewRecordReader(stream, ipc.WithAllocator(s.mem))
+	rr, err := recvRecords(stream.RecvMsg, s.mem)
 	if err != nil {
 		return status.Error(codes.InvalidArgument, "do put: "+err.Error())
 	}
 	defer rr.Release()
-	desc := rr.LatestFlightDescriptor()
+	desc := rr.Descriptor()
 	if desc == nil {
 		return status.Error(codes.InvalidArgument, "do put: the first message names no flight descriptor")
 	}
@@ -188,11 +185,10 @@ func (s *Store) PutFlight(ctx context.Context, addr string, ref OutputRef) error
 	if err != nil {
 		return fmt.Errorf("put %s to %s: %w", ref, addr, err)
 	}
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(rr.Schema()), ipc.WithAllocator(s.mem))
-	w.SetFlightDescriptor(&flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{ref.Run, ref.Task, ref.Output}})
-	// A send fails with io.EOF when the server ended the call (refused
-	// it, say); its status then comes with Recv.
-	fail := func(err error) error {
+	desc := &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{ref.Run, ref.Task, ref.Output}}
+	if err := sendRecords(stream.SendMsg, rr, desc, nil); err != nil {
+		// A send fails with io.EOF when the server ended the call
+		// (refused it, say); its status then comes with Recv.
 		if errors.Is(err, io.EOF) {
 			if _, rerr := stream.Recv(); rerr != nil && !errors.Is(rerr, io.EOF) {
 				err = rerr
@@ -200,21 +196,8 @@ func (s *Store) PutFlight(ctx context.Context, addr string, ref OutputRef) error
 		}
 		return fmt.Errorf("put %s to %s: %w", ref, addr, err)
 	}
-	for rr.Next() {
-		if err := w.Write(rr.RecordBatch()); err != nil {
-			w.Close()
-			return fail(err)
-		}
-	}
-	if err := rr.Err(); err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return fail(err)
-	}
 	if err := stream.CloseSend(); err != nil {
-		return fail(err)
+		return fmt.Errorf("put %s to %s: %w", ref, addr, err)
 	}
 	if _, err := stream.Recv(); err != nil {
 		return fmt.Errorf("put %s to %s: %w", ref, addr, err)
@@ -334,7 +317,9 @@ func flightError(err error) error {
 func DialFlight(addr string) (flight.Client, error) {
 	c, err := flight.NewClientWithMiddleware(addr, nil, nil,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxFlightMessage), grpc.MaxCallSendMsgSize(maxFlightMessage)))
+		grpc.WithInitialWindowSize(flightWindow), grpc.WithInitialConnWindowSize(flightWindow),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(theFlightCodec),
+			grpc.MaxCallRecvMsgSize(maxFlightMessage), grpc.MaxCallSendMsgSize(maxFlightMessage)))
 	if err != nil {
 		return nil, fmt.Errorf("dial flight %s: %w", addr, err)
 	}
@@ -354,7 +339,7 @@ func (s *Store) FetchFlight(ctx context.Context, addr string, ref OutputRef) (da
 	if err != nil {
 		return dag.OutputMeta{}, fmt.Errorf("fetch %s from %s: %w", ref, addr, err)
 	}
-	rr, err := flight.NewRecordReader(stream, ipc.WithAllocator(s.mem))
+	rr, err := recvRecords(stream.RecvMsg, s.mem)
 	if err != nil {
 		if status.Code(err) == codes.NotFound {
 			return dag.OutputMeta{}, fmt.Errorf("%w: %s on %s", ErrOutputNotFound, ref, addr)
