@@ -6,6 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/forged-dev/forged/auth"
 	"github.com/forged-dev/forged/consensus"
 	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/dataplane"
@@ -54,6 +55,8 @@ func statusOf(err error) (int, string) {
 	var verr *dag.ValidationError
 	var rej *consensus.Rejection
 	switch {
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrForbidden):
+		return auth.Status(err), auth.Code(err)
 	case errors.As(err, &verr):
 		return http.StatusBadRequest, "invalid_spec"
 	case errors.As(err, &rej):

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/forged-dev/forged/auth"
 )
 
 // Config tunes the API server.
@@ -22,6 +24,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// Tokens, when enabled, are required on every route but health, with
+	// the role each route needs; nil lets everyone do everything.
+	Tokens *auth.Tokens
 }
 
 // DefaultConfig returns the API defaults: 4 MiB bodies.
@@ -35,6 +40,7 @@ type Server struct {
 	backend Backend
 	engine  *gin.Engine
 	log     *slog.Logger
+	table   []Route
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -66,28 +72,60 @@ func New(backend Backend, cfg Config) *Server {
 var errNotFound = errors.New("not found")
 
 func (s *Server) routes() {
-	v1 := s.engine.Group("/api/v1", s.consistentReads)
-	v1.GET("/health", s.health)
-	v1.GET("/ops", s.listOps)
-	v1.GET("/cluster", s.getCluster)
-	v1.GET("/nodes/:name", s.getNode)
+	v1 := s.engine.Group("/api/v1")
+	// Health stays open: load balancers and liveness probes call it.
+	s.handle(v1, "GET", "/health", auth.RoleNone, s.health)
+	s.handle(v1, "GET", "/ops", auth.RoleRead, s.listOps)
+	s.handle(v1, "GET", "/cluster", auth.RoleRead, s.getCluster)
+	s.handle(v1, "GET", "/nodes/:name", auth.RoleRead, s.getNode)
 
-	v1.GET("/pipelines", s.listPipelines)
-	v1.PUT("/pipelines/:name", s.putPipeline)
-	v1.GET("/pipelines/:name", s.getPipeline)
-	v1.POST("/pipelines/:name/runs", s.submitStored)
+	s.handle(v1, "GET", "/pipelines", auth.RoleRead, s.listPipelines)
+	s.handle(v1, "PUT", "/pipelines/:name", auth.RoleSubmit, s.putPipeline)
+	s.handle(v1, "GET", "/pipelines/:name", auth.RoleRead, s.getPipeline)
+	s.handle(v1, "POST", "/pipelines/:name/runs", auth.RoleSubmit, s.submitStored)
 
-	v1.POST("/runs", s.submitSpec)
-	v1.GET("/runs", s.listRuns)
-	v1.GET("/runs/:id", s.getRun)
-	v1.POST("/runs/:id/cancel", s.cancelRun)
-	v1.GET("/runs/:id/events", s.runEvents)
-	v1.GET("/runs/:id/tasks/:task/logs", s.taskLogs)
-	v1.GET("/runs/:id/tasks/:task/outputs/:output", s.taskOutput)
+	s.handle(v1, "POST", "/runs", auth.RoleSubmit, s.submitSpec)
+	s.handle(v1, "GET", "/runs", auth.RoleRead, s.listRuns)
+	s.handle(v1, "GET", "/runs/:id", auth.RoleRead, s.getRun)
+	s.handle(v1, "POST", "/runs/:id/cancel", auth.RoleSubmit, s.cancelRun)
+	s.handle(v1, "GET", "/runs/:id/events", auth.RoleRead, s.runEvents)
+	s.handle(v1, "GET", "/runs/:id/tasks/:task/logs", auth.RoleRead, s.taskLogs)
+	s.handle(v1, "GET", "/runs/:id/tasks/:task/outputs/:output", auth.RoleRead, s.taskOutput)
 
-	v1.GET("/datasets", s.listDatasets)
-	v1.PUT("/datasets/:name", s.putDataset)
-	v1.GET("/datasets/:name", s.getDataset)
+	s.handle(v1, "GET", "/datasets", auth.RoleRead, s.listDatasets)
+	s.handle(v1, "PUT", "/datasets/:name", auth.RoleSubmit, s.putDataset)
+	s.handle(v1, "GET", "/datasets/:name", auth.RoleRead, s.getDataset)
+}
+
+// Route is one route of the API and the role it needs when tokens are
+// configured.
+type Route struct {
+	Method string
+	Path   string // with gin's :param segments
+	Role   auth.Role
+}
+
+// Routes lists every route the server serves, with its role.
+func (s *Server) Routes() []Route { return s.table }
+
+// handle registers a route behind the token check for role.
+func (s *Server) handle(g *gin.RouterGroup, method, path string, role auth.Role, h gin.HandlerFunc) {
+	s.table = append(s.table, Route{Method: method, Path: g.BasePath() + path, Role: role})
+	g.Handle(method, path, s.require(role), s.consistentReads, h)
+}
+
+// require lets a request through only if its token grants role.
+func (s *Server) require(role auth.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := s.cfg.Tokens.Check(c.GetHeader("Authorization"), role); err != nil {
+			if auth.Status(err) == http.StatusUnauthorized {
+				c.Header("WWW-Authenticate", `Bearer realm="forged"`)
+			}
+			fail(c, err)
+			return
+		}
+		c.Next()
+	}
 }
 
 // ServeHTTP makes the server an http.Handler.

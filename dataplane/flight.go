@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/forged-dev/forged/auth"
 	"github.com/forged-dev/forged/dag"
 )
 
@@ -59,8 +60,9 @@ type FlightSource interface {
 // lists a run's outputs (the criteria's expression is the run ID).
 type FlightServer struct {
 	flight.BaseFlightServer
-	src FlightSource
-	mem memory.Allocator
+	src    FlightSource
+	mem    memory.Allocator
+	tokens *auth.Tokens
 
 	srv  flight.Server
 	addr string
@@ -68,14 +70,27 @@ type FlightServer struct {
 	once sync.Once
 }
 
-// NewFlightServer serves src on lis until Close; a nil mem is
-// memory.DefaultAllocator.
-func NewFlightServer(src FlightSource, lis net.Listener, mem memory.Allocator) *FlightServer {
+// FlightServerOptions tunes a Flight server.
+type FlightServerOptions struct {
+	// Mem allocates the batches of uploads; nil is
+	// memory.DefaultAllocator.
+	Mem memory.Allocator
+	// Tokens, when enabled, are required on every call: the read role
+	// for DoGet, GetFlightInfo and ListFlights, admin for DoPut (which
+	// only nodes use). The server presents their internal token when it
+	// asks another node about an output.
+	Tokens *auth.Tokens
+}
+
+// NewFlightServer serves src on lis until Close.
+func NewFlightServer(src FlightSource, lis net.Listener, opts FlightServerOptions) *FlightServer {
+	mem := opts.Mem
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	s := &FlightServer{src: src, mem: mem, addr: lis.Addr().String(), done: make(chan struct{})}
+	s := &FlightServer{src: src, mem: mem, tokens: opts.Tokens, addr: lis.Addr().String(), done: make(chan struct{})}
 	s.srv = flight.NewServerWithMiddleware(nil,
+		grpc.ChainUnaryInterceptor(s.authorizeUnary), grpc.ChainStreamInterceptor(s.authorizeStream),
 		grpc.ForceServerCodecV2(theFlightCodec),
 		grpc.MaxRecvMsgSize(maxFlightMessage), grpc.MaxSendMsgSize(maxFlightMessage),
 		grpc.InitialWindowSize(flightWindow), grpc.InitialConnWindowSize(flightWindow))
@@ -176,7 +191,7 @@ func (s *Store) PutFlight(ctx context.Context, addr string, ref OutputRef) error
 		return err
 	}
 	defer rr.Release()
-	c, err := DialFlight(addr)
+	c, err := DialFlight(addr, s.flightToken)
 	if err != nil {
 		return err
 	}
@@ -242,7 +257,7 @@ func (s *FlightServer) info(ctx context.Context, ref OutputRef) (*flight.FlightI
 	} else if !errors.Is(err, ErrOutputNotFound) {
 		return nil, flightError(err)
 	} else {
-		remote, err := remoteInfo(ctx, holders, ref)
+		remote, err := remoteInfo(ctx, holders, ref, s.tokens.Internal())
 		if err != nil {
 			return nil, flightError(err)
 		}
@@ -262,10 +277,10 @@ func (s *FlightServer) info(ctx context.Context, ref OutputRef) (*flight.FlightI
 }
 
 // remoteInfo asks the first holder that answers for an output's info.
-func remoteInfo(ctx context.Context, holders []string, ref OutputRef) (*flight.FlightInfo, error) {
+func remoteInfo(ctx context.Context, holders []string, ref OutputRef, token string) (*flight.FlightInfo, error) {
 	var errs []error
 	for _, h := range holders {
-		c, err := DialFlight(h)
+		c, err := DialFlight(h, token)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -312,14 +327,18 @@ func flightError(err error) error {
 	return status.Error(codes.Internal, err.Error())
 }
 
-// DialFlight opens a Flight client to addr (host:port, no TLS). The
-// caller closes it.
-func DialFlight(addr string) (flight.Client, error) {
-	c, err := flight.NewClientWithMiddleware(addr, nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+// DialFlight opens a Flight client to addr (host:port, no TLS) that sends
+// token, when not empty, as a bearer token with every call. The caller
+// closes it.
+func DialFlight(addr, token string) (flight.Client, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearerCredentials(token)))
+	}
+	c, err := flight.NewClientWithMiddleware(addr, nil, nil, append(opts,
 		grpc.WithInitialWindowSize(flightWindow), grpc.WithInitialConnWindowSize(flightWindow),
 		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(theFlightCodec),
-			grpc.MaxCallRecvMsgSize(maxFlightMessage), grpc.MaxCallSendMsgSize(maxFlightMessage)))
+			grpc.MaxCallRecvMsgSize(maxFlightMessage), grpc.MaxCallSendMsgSize(maxFlightMessage)))...)
 	if err != nil {
 		return nil, fmt.Errorf("dial flight %s: %w", addr, err)
 	}
@@ -330,7 +349,7 @@ func DialFlight(addr string) (flight.Client, error) {
 // store, batch by batch: nothing is held whole in memory. The copy is
 // committed (and visible) only once the whole stream arrived.
 func (s *Store) FetchFlight(ctx context.Context, addr string, ref OutputRef) (dag.OutputMeta, error) {
-	c, err := DialFlight(addr)
+	c, err := DialFlight(addr, s.flightToken)
 	if err != nil {
 		return dag.OutputMeta{}, err
 	}

@@ -36,7 +36,7 @@ func BenchmarkFlightThroughput(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := NewFlightServer(&storeSource{s: src, outputs: map[string][]OutputRef{"r": {ref}}}, lis, nil)
+	srv := NewFlightServer(&storeSource{s: src, outputs: map[string][]OutputRef{"r": {ref}}}, lis, FlightServerOptions{})
 	defer srv.Close()
 
 	b.Run("node", func(b *testing.B) {
@@ -55,7 +55,7 @@ func BenchmarkFlightThroughput(b *testing.B) {
 // times, each after a raw TCP copy of the same size.
 func benchDoGet(b *testing.B, addr string, ref OutputRef, size int64,
 	read func(flight.FlightService_DoGetClient) (array.RecordReader, error)) {
-	c, err := DialFlight(addr)
+	c, err := DialFlight(addr, "")
 	if err != nil {
 		b.Fatal(err)
 	}

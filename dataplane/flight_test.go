@@ -55,7 +55,7 @@ func startFlight(t *testing.T, src FlightSource, mem memory.Allocator) *FlightSe
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewFlightServer(src, lis, mem)
+	srv := NewFlightServer(src, lis, FlightServerOptions{Mem: mem})
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -95,7 +95,7 @@ func TestFlightMovesOutputsBetweenStores(t *testing.T) {
 	rr.Release()
 	f.Close()
 
-	c, err := DialFlight(srv.Addr())
+	c, err := DialFlight(srv.Addr(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestFlightMovesOutputsBetweenStores(t *testing.T) {
 	empty, emptyMem := newStore(t)
 	defer emptyMem.AssertSize(t, 0)
 	proxy := startFlight(t, &storeSource{s: empty, holders: []string{srv.Addr()}, outputs: src.outputs}, nil)
-	pc, err := DialFlight(proxy.Addr())
+	pc, err := DialFlight(proxy.Addr(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestFlightErrors(t *testing.T) {
 	s, mem := newStore(t)
 	defer mem.AssertSize(t, 0)
 	srv := startFlight(t, &storeSource{s: s}, nil)
-	c, err := DialFlight(srv.Addr())
+	c, err := DialFlight(srv.Addr(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

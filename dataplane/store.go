@@ -38,8 +38,10 @@ type Store struct {
 	// deferSync leaves the fsyncs of Commit to Sync; fs and group are
 	// only set up when it is on.
 	deferSync bool
-	fs        *fsSyncer
-	group     syncGroup
+	// flightToken is what FetchFlight and PutFlight present to peers.
+	flightToken string
+	fs          *fsSyncer
+	group       syncGroup
 
 	// sidecarMin is the output size above which metadata is cached in a
 	// sidecar (sidecarMinBytes; tests lower it).
@@ -72,6 +74,9 @@ type StoreOptions struct {
 	// them in the replicated state; OpenInline reads them). Zero writes
 	// every output to a file.
 	InlineMax int
+	// FlightToken is the bearer token FetchFlight and PutFlight present
+	// to other nodes' Flight servers; empty sends none.
+	FlightToken string
 }
 
 // DefaultInlineMax is the inline limit nodes use: outputs this small cost
@@ -99,7 +104,7 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
-	s := &Store{dir: abs, mem: mem, sidecarMin: sidecarMinBytes, inlineMax: opts.InlineMax}
+	s := &Store{dir: abs, mem: mem, sidecarMin: sidecarMinBytes, inlineMax: opts.InlineMax, flightToken: opts.FlightToken}
 	if err := s.removeTemps(); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}

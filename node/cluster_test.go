@@ -329,7 +329,7 @@ tasks:
 // and counts its rows.
 func doGetRows(t *testing.T, addr, ticket string) int64 {
 	t.Helper()
-	c, err := dataplane.DialFlight(addr)
+	c, err := dataplane.DialFlight(addr, "")
 	if err != nil {
 		t.Fatal(err)
 	}

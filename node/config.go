@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/forged-dev/forged/auth"
 	"github.com/forged-dev/forged/consensus"
 	"github.com/forged-dev/forged/ops"
 )
@@ -95,6 +96,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// Version is reported by the health endpoint.
 	Version string
+	// Tokens, when enabled, are required by the API (but health), the
+	// metrics, the Flight server and the nodes' internal routes; nodes
+	// call one another with its internal token, so every node of a
+	// cluster needs the same tokens. Nil: no tokens, anyone may do
+	// anything (keep the node on 127.0.0.1 or a private network).
+	Tokens *auth.Tokens
 }
 
 // DefaultConfig returns a config for a single node on loopback.

@@ -1,9 +1,21 @@
 package node
 
+import "github.com/forged-dev/forged/api"
+
 // Crash stops n the way a crash would look to the other nodes: it does
 // not leave the gossip cluster (so it is found dead, not gone), does not
 // hand over the Raft lead, and does not report the attempts it ran.
 func Crash(n *Node) error {
 	n.crashed = true
 	return n.Close()
+}
+
+// AllRoutes lists every HTTP route n serves with the role it needs: the
+// API's and the node's own.
+func AllRoutes(n *Node) []api.Route {
+	routes := api.New(n, api.Config{}).Routes()
+	for _, r := range n.internalRoutes() {
+		routes = append(routes, api.Route{Method: r.Method, Path: r.Path, Role: r.Role})
+	}
+	return routes
 }

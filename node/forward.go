@@ -93,6 +93,7 @@ func (n *Node) forward(ctx context.Context, body []byte) (*consensus.Result, err
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
+	n.authorizeInternal(req)
 	resp, err := n.httpClient.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -170,6 +171,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.authorizeInternal(req)
 	resp, err := n.httpClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("ask leader %s for its index: %v: %w", id, err, consensus.ErrNotLeader)
@@ -261,4 +263,12 @@ func (n *Node) forgetPlacementNodes() {
 	n.placeMu.Lock()
 	n.placeNodes = nil
 	n.placeMu.Unlock()
+}
+
+// authorizeInternal adds the cluster's internal token to a call to
+// another node, when tokens are configured.
+func (n *Node) authorizeInternal(req *http.Request) {
+	if t := n.cfg.Tokens.Internal(); t != "" {
+		req.Header.Set("Authorization", "Bearer "+t)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/forged-dev/forged/api"
+	"github.com/forged-dev/forged/auth"
 	"github.com/forged-dev/forged/consensus"
 	"github.com/forged-dev/forged/dataplane"
 )
@@ -123,12 +124,12 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	// Outputs are made durable in groups (the reporter syncs before it
 	// reports a batch of ends); small ones travel inline in the state.
 	n.data, err = dataplane.OpenStoreWith(filepath.Join(cfg.DataDir, "outputs"), dataplane.StoreOptions{
-		Mem: cfg.Mem, DeferSync: true, InlineMax: dataplane.DefaultInlineMax,
+		Mem: cfg.Mem, DeferSync: true, InlineMax: dataplane.DefaultInlineMax, FlightToken: cfg.Tokens.Internal(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
-	n.flight = dataplane.NewFlightServer(flightSource{n}, n.flightLn, cfg.Mem)
+	n.flight = dataplane.NewFlightServer(flightSource{n}, n.flightLn, dataplane.FlightServerOptions{Mem: cfg.Mem, Tokens: cfg.Tokens})
 	n.specs = newSpecCache(n.store, cfg.Ops)
 	n.metrics = newMetrics(n)
 
@@ -150,10 +151,11 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 
 func (n *Node) serveHTTP() {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+forwardPath, n.handleForwardedApply)
-	mux.HandleFunc("GET "+readIndexPath, n.handleReadIndex)
-	mux.Handle("GET /metrics", n.metrics.handler())
-	mux.Handle("/", api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log}))
+	tokens := n.cfg.Tokens
+	for _, r := range n.internalRoutes() {
+		mux.Handle(r.Method+" "+r.Path, tokens.Require(r.Role, r.Handler))
+	}
+	mux.Handle("/", api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log, Tokens: tokens}))
 	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	n.httpDone = make(chan struct{})
 	ln := n.httpLn
@@ -163,6 +165,24 @@ func (n *Node) serveHTTP() {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
+}
+
+// nodeRoute is an HTTP route a node serves beside the API, with the role
+// it needs when tokens are configured.
+type nodeRoute struct {
+	Method, Path string
+	Role         auth.Role
+	Handler      http.Handler
+}
+
+// internalRoutes are the routes beside the API: the nodes' own calls to
+// one another (admin: only nodes hold the internal token) and metrics.
+func (n *Node) internalRoutes() []nodeRoute {
+	return []nodeRoute{
+		{"POST", forwardPath, auth.RoleAdmin, http.HandlerFunc(n.handleForwardedApply)},
+		{"GET", readIndexPath, auth.RoleAdmin, http.HandlerFunc(n.handleReadIndex)},
+		{"GET", "/metrics", auth.RoleRead, n.metrics.handler()},
+	}
 }
 
 // advertisedHTTP is the API address other nodes use for this one.

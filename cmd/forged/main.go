@@ -8,9 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/forged-dev/forged/client"
 )
 
 func main() {
@@ -40,5 +46,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exit.code
 	}
 	fmt.Fprintln(stderr, "forged:", err)
+	if hint := authHint(err); hint != "" {
+		fmt.Fprintln(stderr, "  "+hint)
+	}
 	return 1
+}
+
+// authHint says how to pass a token when err is a refusal for the lack
+// of one, over HTTP or Flight.
+func authHint(err error) string {
+	var apiErr *client.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized,
+		status.Code(err) == codes.Unauthenticated:
+		return "the node wants a token: pass --token TOKEN or set FORGED_TOKEN"
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden,
+		status.Code(err) == codes.PermissionDenied:
+		return "the token's role is too weak for this; ask for a token with a stronger role"
+	}
+	return ""
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/forged-dev/forged/auth"
 	"github.com/forged-dev/forged/examples"
 	"github.com/forged-dev/forged/node"
 )
@@ -37,6 +38,7 @@ type nodeFlags struct {
 	slots           int
 	dataRoots       []string
 	retention       time.Duration
+	tokensFile      string
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort, flightPort int) {
@@ -56,6 +58,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, g
 	fl.IntVar(&f.slots, "slots", runtime.NumCPU(), "tasks this node runs at once")
 	fl.StringArrayVar(&f.dataRoots, "data-root", nil, "directory file ops may read and write under (repeatable; default DATA_DIR/data)")
 	fl.DurationVar(&f.retention, "output-retention", 0, "delete a run's output files and logs this long after it ended, such as 168h (0: keep them)")
+	fl.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens, one \"TOKEN ROLE\" per line (roles read, submit, admin); without it, env "+auth.EnvTokens+" in the same format; with neither, no token is needed")
 }
 
 func (f *nodeFlags) config(g *globals) (node.Config, error) {
@@ -93,6 +96,11 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 		}
 		cfg.GossipKey = key
 	}
+	tokens, err := auth.Load(f.tokensFile)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Tokens = tokens
 	if (f.bind == "0.0.0.0" || f.bind == "::") && f.advertise == "" {
 		return cfg, fmt.Errorf("--bind %s needs --advertise: the address other nodes reach this one at", f.bind)
 	}
