@@ -40,6 +40,11 @@ func (s *Server) listRuns(c *gin.Context) {
 	}
 	for _, r := range runs {
 		hideInline(r)
+		for i := range r.Tasks {
+			for j := range r.Tasks[i].Outputs {
+				r.Tasks[i].Outputs[j].Preview = nil // GET /runs/{id} has them
+			}
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"runs": runs, "next_cursor": next})
 }

@@ -133,6 +133,18 @@ type OutputMeta struct {
 	// Inline holds a small output's whole Arrow IPC file: such an output
 	// lives in the replicated state, on every node, and has no file.
 	Inline []byte `json:"inline,omitempty"`
+	// Preview holds the output's first rows, so that monitoring can show
+	// them without reading the data.
+	Preview *Preview `json:"preview,omitempty"`
+}
+
+// Preview is the first rows of an output, one value per column of its
+// schema, as JSON values: numbers, strings (long ones cut), booleans,
+// null; other types as their text.
+type Preview struct {
+	Rows [][]any `json:"rows"`
+	// Truncated is set when the output has more rows than the preview.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // Field is one column of an output's schema.

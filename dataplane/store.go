@@ -253,6 +253,7 @@ type OutputWriter struct {
 	fw        *ipc.FileWriter
 	rows      int64
 	batches   int
+	preview   previewer
 	done      bool // committed or aborted
 	meta      *dag.OutputMeta
 	err       error
@@ -277,6 +278,7 @@ func (w *OutputWriter) Write(rec arrow.RecordBatch) error {
 	}
 	w.rows += rec.NumRows()
 	w.batches++
+	w.preview.add(rec)
 	return nil
 }
 
@@ -326,7 +328,7 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 		data := bytes.Clone(w.mem.Bytes())
 		w.mem = nil
 		return dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows,
-			Bytes: int64(len(data)), Inline: data}, nil
+			Bytes: int64(len(data)), Inline: data, Preview: w.preview.preview()}, nil
 	}
 	if err := w.bw.Flush(); err != nil {
 		return dag.OutputMeta{}, err
@@ -355,7 +357,8 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	}
 	tmp := w.f.Name()
 	w.f = nil
-	meta := dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows, Bytes: st.Size()}
+	meta := dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows, Bytes: st.Size(),
+		Preview: w.preview.preview()}
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		return dag.OutputMeta{}, err
