@@ -42,6 +42,7 @@ var testCatalog = fakeCatalog{
 	"split":    {Name: "split", MinInputs: 1, MaxInputs: 1, Optional: []string{"ratio", "seed"}, Outputs: []string{"train", "test"}},
 	"union":    {Name: "union", MinInputs: 1, MaxInputs: -1},
 	"describe": {Name: "describe", MinInputs: 0, MaxInputs: 3},
+	"exec":     {Name: "exec", MinInputs: 0, MaxInputs: -1, Optional: execKeys},
 }
 
 func mustParse(t *testing.T, src string) *Pipeline {

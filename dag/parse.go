@@ -29,7 +29,8 @@ const (
 
 var (
 	topKeys  = []string{"name", "description", "params", "tasks"}
-	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints", "replicas"}
+	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints", "replicas",
+		"exec", "script", "interpreter", "format", "env", "workdir"}
 )
 
 // Parse parses and validates a pipeline spec in YAML or JSON (JSON is
@@ -222,8 +223,13 @@ func (sp *specParser) task(t *Task, n *yaml.Node, path string) taskInfo {
 	t.Line = d.Line
 	inf.node = d
 	var opNode, withNode *yaml.Node
+	var execPairs []pair
 	for _, e := range pairs(d, path, sp.pr) {
 		fpath := field(path, e.key)
+		if contains(execKeys, e.key) {
+			execPairs = append(execPairs, e)
+			continue
+		}
 		switch e.key {
 		case "name":
 			inf.nameNode = e.val
@@ -260,8 +266,17 @@ func (sp *specParser) task(t *Task, n *yaml.Node, path string) taskInfo {
 	if inf.nameNode == nil {
 		sp.pr.at(field(path, "name"), d, "is required")
 	}
-	inf.op = sp.op(t, opNode, d, path)
-	sp.with(t, inf.op, withNode, d, path)
+	wpath := field(path, "with")
+	if len(execPairs) > 0 {
+		inf.op = sp.execTask(t, execPairs, opNode, withNode, d, path)
+		wpath = path
+	} else {
+		inf.op = sp.op(t, opNode, d, path)
+		sp.with(t, inf.op, withNode, d, path)
+	}
+	if t.IsExec() {
+		sp.checkExec(t, d, wpath)
+	}
 	if len(t.Outputs) == 0 {
 		switch {
 		case inf.op != nil && len(inf.op.Outputs) > 0:
@@ -358,19 +373,36 @@ func (sp *specParser) knownOps(got string) string {
 func (sp *specParser) with(t *Task, op *OpSpec, n, task *yaml.Node, path string) {
 	wpath := field(path, "with")
 	var keys []pair
+	var self *yaml.Node
 	if !isNull(n) {
-		d := deref(n)
-		if d.Kind != yaml.MappingNode {
-			sp.pr.at(wpath, n, "must be a mapping of the op's arguments, not %s", describe(d))
+		self = deref(n)
+		if self.Kind != yaml.MappingNode {
+			sp.pr.at(wpath, n, "must be a mapping of the op's arguments, not %s", describe(self))
 			return
 		}
+		keys = pairs(self, wpath, sp.pr)
+	}
+	sp.withPairs(t, op, keys, wpath, lineOf(n, task), self)
+}
+
+// withPairs sets the task's With from keys, written under wpath (at node
+// at when no key is), checking their templates and that op takes them.
+// self is the mapping holding the keys, if any, so that a value aliasing
+// it is caught.
+func (sp *specParser) withPairs(t *Task, op *OpSpec, keys []pair, wpath string, at, self *yaml.Node) {
+	if len(keys) > 0 {
+		script := field(wpath, "script")
 		c := newConverter(sp.pr, func(path string, n *yaml.Node, s string) {
+			if t.IsExec() && path == script {
+				return // a script is not templated: it reads its params from FORGE_PARAMS
+			}
 			for _, msg := range templateProblems(s, sp.declared, sp.paramList) {
 				sp.pr.at(path, n, "%s", msg)
 			}
 		})
-		c.active[d] = true
-		keys = pairs(d, wpath, sp.pr)
+		if self != nil {
+			c.active[self] = true
+		}
 		t.With = make(map[string]any, len(keys))
 		for _, e := range keys {
 			t.With[e.key], _ = c.value(e.val, field(wpath, e.key))
@@ -381,12 +413,12 @@ func (sp *specParser) with(t *Task, op *OpSpec, n, task *yaml.Node, path string)
 	}
 	for _, k := range op.Required {
 		if _, ok := t.With[k]; !ok {
-			sp.pr.at(wpath, lineOf(n, task), "missing required key %q for op %s", k, op.Name)
+			sp.pr.at(wpath, at, "missing required key %q for op %s", k, op.Name)
 		}
 	}
 	allowed := append(append([]string(nil), op.Required...), op.Optional...)
 	for _, e := range keys {
-		if !contains(allowed, e.key) {
+		if !contains(allowed, e.key) && !op.AnyWith {
 			sp.pr.at(field(wpath, e.key), e.keyNode, "unknown key %q for op %s; %s", e.key, opName(op, t), choices("it accepts", e.key, allowed))
 		}
 	}

@@ -204,7 +204,7 @@ func TestParseNilCatalog(t *testing.T) {
 
 func TestParseCatalogListing(t *testing.T) {
 	_, err := Parse([]byte("name: m\ntasks:\n  - {name: a, op: fliter}\n"), specsCatalog{testCatalog})
-	if err == nil || !strings.Contains(err.Error(), `unknown op "fliter"; did you mean "filter"? (known ops: describe, filter,`) {
+	if err == nil || !strings.Contains(err.Error(), `unknown op "fliter"; did you mean "filter"? (known ops: describe, exec, filter,`) {
 		t.Errorf("err = %v", err)
 	}
 }

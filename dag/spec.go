@@ -132,6 +132,9 @@ type OpSpec struct {
 	// Outputs are the op's output names when the task declares none; empty
 	// means the single output "out".
 	Outputs []string `json:"outputs,omitempty"`
+	// AnyWith lets the task's `with` hold keys beyond Required and
+	// Optional, for ops that take free-form arguments.
+	AnyWith bool `json:"any_with,omitempty"`
 }
 
 // Catalog looks up operators by name.

@@ -2,6 +2,7 @@ package dag
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,11 +109,21 @@ func (t *Task) Render(params map[string]any) (*Task, error) {
 		return &out, nil
 	}
 	var errs []string
-	w := render(t.With, "with", params, &errs)
+	with := t.With
+	script, hasScript := with["script"]
+	if t.IsExec() && hasScript {
+		// A script is code, not a template: its ${...} are the shell's.
+		with = maps.Clone(with)
+		delete(with, "script")
+	}
+	w := render(with, "with", params, &errs).(map[string]any)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("render task %s: %s", t.Name, strings.Join(errs, "; "))
 	}
-	out.With = w.(map[string]any)
+	if t.IsExec() && hasScript {
+		w["script"] = script
+	}
+	out.With = w
 	return &out, nil
 }
 

@@ -41,14 +41,14 @@ func TestParseErrors(t *testing.T) {
 			{"tasks[0].op", 3, "is required"},
 		}},
 		{"unknown task key", "name: a\ntasks:\n  - name: a\n    op: describe\n    retry: 2\n", []wantErr{
-			{"tasks[0].retry", 5, `unknown key "retry"; did you mean "retries"? (a task may have: name, description, op, with, needs, outputs, retries, retry_backoff, timeout, constraints, replicas)`},
+			{"tasks[0].retry", 5, `unknown key "retry"; did you mean "retries"? (a task may have: name, description, op, with, needs, outputs, retries, retry_backoff, timeout, constraints, replicas, exec, script, interpreter, format, env, workdir)`},
 		}},
 		{"duplicate task names", "name: a\ntasks:\n  - {name: x, op: describe}\n  - {name: y, op: describe}\n  - {name: x, op: describe}\n", []wantErr{
 			{"tasks[2].name", 5, `duplicate task name "x"; tasks[0] on line 3 already has it`},
 		}},
 		{"unknown op", "name: a\ntasks:\n  - {name: x, op: fliter}\n  - {name: y, op: zzzzzz}\n", []wantErr{
 			{"tasks[0].op", 3, `unknown op "fliter"; did you mean "filter"?`},
-			{"tasks[1].op", 4, "unknown op \"zzzzzz\"; known ops: describe, filter, join, read_csv, split, union"},
+			{"tasks[1].op", 4, "unknown op \"zzzzzz\"; known ops: describe, exec, filter, join, read_csv, split, union"},
 		}},
 		{"with not a mapping", "name: a\ntasks:\n  - name: x\n    op: read_csv\n    with: [path]\n", []wantErr{
 			{"tasks[0].with", 5, "must be a mapping of the op's arguments, not a list"},

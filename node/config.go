@@ -7,15 +7,18 @@ package node
 import (
 	"errors"
 	"fmt"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/forged-dev/forged/auth"
 	"github.com/forged-dev/forged/consensus"
+	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/ops"
 )
 
@@ -102,6 +105,10 @@ type Config struct {
 	// cluster needs the same tokens. Nil: no tokens, anyone may do
 	// anything (keep the node on 127.0.0.1 or a private network).
 	Tokens *auth.Tokens
+	// EnableExec lets the node run exec tasks (commands and scripts),
+	// with the rights of the user it runs as. Off, exec tasks are never
+	// placed on it. The node then carries the label forged.exec=true.
+	EnableExec bool
 }
 
 // DefaultConfig returns a config for a single node on loopback.
@@ -154,6 +161,17 @@ func (c *Config) Validate() error {
 	if c.DeadServerGrace <= 0 {
 		c.DeadServerGrace = 30 * time.Second
 	}
+	labels := make(map[string]string, len(c.Labels)+1)
+	for k, v := range c.Labels {
+		if strings.HasPrefix(k, "forged.") {
+			errs = append(errs, fmt.Errorf("label %q: labels starting with forged. are set by forged itself", k))
+		}
+		labels[k] = v
+	}
+	if c.EnableExec {
+		labels[dag.ExecLabel] = "true"
+	}
+	c.Labels = labels
 	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		errs = append(errs, fmt.Errorf("gossip key is %d bytes; want 16, 24 or 32", n))
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -83,14 +85,27 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 		}
 	}()
 	env := &ops.Env{
-		Task:      task,
-		Inputs:    a.inputs(),
-		Output:    a.output,
-		Log:       logw,
-		Mem:       a.mem,
-		DataRoots: n.cfg.DataRoots,
-		Metrics:   a.metric,
-		Dataset:   a.dataset,
+		Task:        task,
+		Inputs:      a.inputs(),
+		Output:      a.output,
+		Log:         logw,
+		Mem:         a.mem,
+		DataRoots:   n.cfg.DataRoots,
+		Metrics:     a.metric,
+		Dataset:     a.dataset,
+		Run:         key.Run,
+		Attempt:     key.Attempt,
+		Params:      run.Params,
+		ArtifactDir: filepath.Join(n.cfg.DataDir, artifactsDir, key.Run, key.Task),
+		AllowExec:   n.cfg.EnableExec,
+	}
+	if task.IsExec() {
+		dirs, err := n.execDirs(key, env.ArtifactDir)
+		if err != nil {
+			return dag.TaskResult{Error: err.Error()}
+		}
+		defer dirs.remove(logw)
+		env.WorkDir = dirs.work
 	}
 
 	done := make(chan error, 1)
@@ -127,6 +142,46 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 	}
 	n.replicate(ctx, key.Run, task, outputs, logw)
 	return dag.TaskResult{Outputs: outputs, Metrics: a.metrics}
+}
+
+// artifactsDir (under the data dir) holds, per run and task, the files
+// tasks keep (FORGE_ARTIFACTS).
+const artifactsDir = "artifacts"
+
+// attemptDirs are an exec attempt's scratch directory and the artifact
+// directory it writes.
+type attemptDirs struct{ work, artifacts string }
+
+// execDirs makes a fresh scratch directory for an exec attempt and an
+// empty artifact directory (a retry starts without its predecessor's).
+func (n *Node) execDirs(key attemptKey, artifacts string) (attemptDirs, error) {
+	d := attemptDirs{
+		work:      filepath.Join(n.cfg.DataDir, "work", key.Run, fmt.Sprintf("%s.%d", key.Task, key.Attempt)),
+		artifacts: artifacts,
+	}
+	for _, dir := range []string{d.work, d.artifacts} {
+		if err := os.RemoveAll(dir); err != nil {
+			return d, fmt.Errorf("prepare %s: %w", dir, err)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return d, fmt.Errorf("prepare %s: %w", dir, err)
+		}
+	}
+	return d, nil
+}
+
+// remove deletes the scratch directory, and the artifact directory if the
+// attempt left nothing in it.
+func (d attemptDirs) remove(logw *taskLog) {
+	if err := os.RemoveAll(d.work); err != nil {
+		logw.Printf("remove work dir: %v", err)
+	}
+	_ = os.Remove(filepath.Dir(d.work)) // the run's, once empty
+	if entries, err := os.ReadDir(d.artifacts); err == nil && len(entries) == 0 {
+		_ = os.Remove(d.artifacts)
+	} else if err == nil {
+		logw.Printf("artifacts: %d entries kept in %s", len(entries), d.artifacts)
+	}
 }
 
 // attempt holds what one task attempt opened: input files, output writers,

@@ -66,9 +66,10 @@ func (n *Node) sweepOutputs(cutoff time.Time) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		logs := filepath.Join(n.cfg.DataDir, "logs", run.ID)
-		if err := os.RemoveAll(logs); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
+		for _, dir := range []string{"logs", artifactsDir} {
+			if err := os.RemoveAll(filepath.Join(n.cfg.DataDir, dir, run.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
 		}
 		removed++
 	}

@@ -140,7 +140,41 @@ func (n *Node) newRun(p *dag.Pipeline, version int, params map[string]any) (*dag
 			}}}
 		}
 	}
+	if err := n.checkExecNodes(p); err != nil {
+		return nil, err
+	}
 	return dag.NewRun(NewRunID(now()), p, version, resolved, now()), nil
+}
+
+// checkExecNodes refuses a pipeline with exec tasks when no live node
+// runs them: its tasks would wait for ever.
+func (n *Node) checkExecNodes(p *dag.Pipeline) error {
+	var execTasks []int
+	for i := range p.Tasks {
+		if p.Tasks[i].IsExec() {
+			execTasks = append(execTasks, i)
+		}
+	}
+	if len(execTasks) == 0 {
+		return nil
+	}
+	members, _, err := n.liveWorkers()
+	if err != nil {
+		return nil // the run waits for nodes rather than being refused on a guess
+	}
+	for _, m := range members {
+		if m.Labels[dag.ExecLabel] == "true" {
+			return nil
+		}
+	}
+	verr := &dag.ValidationError{}
+	for _, i := range execTasks {
+		verr.Errors = append(verr.Errors, dag.FieldError{
+			Path: fmt.Sprintf("tasks[%d]", i), Line: p.Tasks[i].Line,
+			Message: fmt.Sprintf("task %s runs a command, and none of the %d live nodes runs exec tasks: start a node with --enable-exec", p.Tasks[i].Name, len(members)),
+		})
+	}
+	return verr
 }
 
 // CancelRun cancels a run.

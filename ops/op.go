@@ -52,6 +52,20 @@ type Env struct {
 	// Dataset opens a version (0: the latest) of a dataset uploaded to the
 	// cluster; nil where there are none.
 	Dataset func(name string, version int) (array.RecordReader, error)
+
+	// Run is the run's ID and Attempt the attempt's number (from 1).
+	Run     string
+	Attempt int
+	// Params are the run's parameter values.
+	Params map[string]any
+	// WorkDir is a scratch directory of the attempt's own, removed once
+	// it ends; "" where there is none.
+	WorkDir string
+	// ArtifactDir is where the attempt may leave files to keep, such as
+	// models and plots; "" where there is none.
+	ArtifactDir string
+	// AllowExec says whether this node runs commands (exec tasks).
+	AllowExec bool
 }
 
 // Func runs one operator. It returns when the op is done, failed, or ctx

@@ -48,34 +48,50 @@ func runReadParquet(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	rows, groups, err := readParquetFile(ctx, env, f, batch, func(schema *arrow.Schema) (RecordWriter, error) { return output(env, schema) })
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("read_parquet %s: %w", path, err)
+	}
+	logf(env, "read_parquet %s: %d rows in %d row groups", path, rows, groups)
+	metric(env, "rows", rows)
+	return nil
+}
+
+// readParquetFile opens the output with the file's schema and streams the
+// file into it in batches of batch rows; it closes f. It returns the rows
+// and row groups read.
+func readParquetFile(ctx context.Context, env *Env, f parquet.ReaderAtSeeker, batch int, open func(*arrow.Schema) (RecordWriter, error)) (int64, int, error) {
 	// The parquet reader closes f.
 	pf, err := file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(env.Mem)))
 	if err != nil {
-		f.Close()
-		return fmt.Errorf("read_parquet %s: not a readable Parquet file: %w", path, err)
+		if c, ok := f.(io.Closer); ok {
+			c.Close()
+		}
+		return 0, 0, fmt.Errorf("not a readable Parquet file: %w", err)
 	}
 	defer pf.Close()
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(batch)}, env.Mem)
 	if err != nil {
-		return fmt.Errorf("read_parquet %s: %w", path, err)
+		return 0, 0, err
 	}
 	schema, err := fr.Schema()
 	if err != nil {
-		return fmt.Errorf("read_parquet %s: %w", path, err)
+		return 0, 0, err
 	}
 	schema = withoutFieldIDs(schema)
-	out, err := output(env, schema)
+	out, err := open(schema)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if pf.NumRows() == 0 || schema.NumFields() == 0 {
-		logf(env, "read_parquet %s: 0 rows", path)
-		metric(env, "rows", int64(0))
-		return nil
+		return 0, pf.NumRowGroups(), nil
 	}
 	rr, err := fr.GetRecordReader(ctx, nil, nil)
 	if err != nil {
-		return fmt.Errorf("read_parquet %s: %w", path, err)
+		return 0, 0, err
 	}
 	defer rr.Release()
 	rows, err := each(ctx, rr, func(rec arrow.RecordBatch) error {
@@ -85,15 +101,7 @@ func runReadParquet(ctx context.Context, env *Env) error {
 		}
 		return out.Write(rec)
 	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("read_parquet %s: %w", path, err)
-	}
-	logf(env, "read_parquet %s: %d rows in %d row groups", path, rows, pf.NumRowGroups())
-	metric(env, "rows", rows)
-	return nil
+	return rows, pf.NumRowGroups(), err
 }
 
 // withoutFieldIDs drops the "PARQUET:field_id" metadata the reader puts on

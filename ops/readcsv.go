@@ -92,33 +92,35 @@ func runReadCSV(ctx context.Context, env *Env) error {
 		return err
 	}
 	defer f.Close()
-	schema, sampled, err := inferCSVSchema(bomless(f), opts)
-	if err != nil {
-		return fmt.Errorf("read_csv %s: %w", path, err)
-	}
-	if sampled == 0 { // a header and no data
-		logf(env, "read_csv %s: 0 rows, %d columns", path, schema.NumFields())
-		metric(env, "rows", int64(0))
-		_, err := output(env, schema)
-		return err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read_csv %s: %w", path, err)
-	}
-	out, err := output(env, schema)
-	if err != nil {
-		return err
-	}
-	rows, err := streamCSV(ctx, env, bomless(f), schema, opts, out)
+	rows, cols, err := readCSVFile(ctx, env, f, opts, func(schema *arrow.Schema) (RecordWriter, error) { return output(env, schema) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("read_csv %s: %w", path, err)
 	}
-	logf(env, "read_csv %s: %d rows, %d columns", path, rows, schema.NumFields())
+	logf(env, "read_csv %s: %d rows, %d columns", path, rows, cols)
 	metric(env, "rows", rows)
 	return nil
+}
+
+// readCSVFile infers the column types of a CSV file from its first rows,
+// opens the output with that schema and streams the file into it. It
+// returns the rows and columns read.
+func readCSVFile(ctx context.Context, env *Env, f io.ReadSeeker, opts csvOptions, open func(*arrow.Schema) (RecordWriter, error)) (int64, int, error) {
+	schema, sampled, err := inferCSVSchema(bomless(f), opts)
+	if err != nil {
+		return 0, 0, err
+	}
+	out, err := open(schema)
+	if err != nil || sampled == 0 { // sampled 0: a header and no data
+		return 0, schema.NumFields(), err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, 0, err
+	}
+	rows, err := streamCSV(ctx, env, bomless(f), schema, opts, out)
+	return rows, schema.NumFields(), err
 }
 
 // streamCSV reads the file with the column types already inferred and

@@ -75,9 +75,12 @@ func (r *Registry) Specs() []dag.OpSpec {
 func Builtin() *Registry {
 	r := NewRegistry()
 	for _, op := range []Op{
-		readCSVOp(), readParquetOp(), writeParquetOp(), readDatasetOp(),
-		selectOp(), filterOp(), describeOp(),
-		noopOp(), sleepOp(), failOp(),
+		readCSVOp(), readParquetOp(), readJSONLOp(), readArrowOp(), readDatasetOp(),
+		writeParquetOp(), writeCSVOp(),
+		selectOp(), renameOp(), filterOp(), deriveOp(), describeOp(),
+		sortOp(), limitOp(), sampleOp(), concatOp(),
+		joinOp(), aggregateOp(), splitOp(),
+		noopOp(), sleepOp(), failOp(), execOp(),
 	} {
 		op.Run = withDefaultMem(op.Run)
 		if err := r.Register(op); err != nil {

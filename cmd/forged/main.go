@@ -1,68 +1,7 @@
-// Command forged is the forged binary: a node (`dev`, `agent`), an
-// in-process runner (`run`) and a client of a running cluster (`submit`,
-// `status`, `logs`, `output`, `cancel`, `members`, `validate`).
+// Command forged is the forged binary: run `forged --help` for its
+// commands, and see package cli for what each does.
 package main
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/forged-dev/forged/cmd/forged/cli"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
-	"github.com/forged-dev/forged/client"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// exitError carries a process exit code for a failure already reported to
-// the user (a failed run, an invalid spec).
-type exitError struct{ code int }
-
-func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
-// run executes the command line and returns the process exit code; it is
-// the only place that decides one.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(stdout, stderr)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	var exit *exitError
-	if errors.As(err, &exit) {
-		return exit.code
-	}
-	fmt.Fprintln(stderr, "forged:", err)
-	if hint := authHint(err); hint != "" {
-		fmt.Fprintln(stderr, "  "+hint)
-	}
-	return 1
-}
-
-// authHint says how to pass a token when err is a refusal for the lack
-// of one, over HTTP or Flight.
-func authHint(err error) string {
-	var apiErr *client.APIError
-	switch {
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized,
-		status.Code(err) == codes.Unauthenticated:
-		return "the node wants a token: pass --token TOKEN or set FORGED_TOKEN"
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden,
-		status.Code(err) == codes.PermissionDenied:
-		return "the token's role is too weak for this; ask for a token with a stronger role"
-	}
-	return ""
-}
+func main() { cli.Main(cli.Options{}) }

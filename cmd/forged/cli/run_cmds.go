@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"github.com/forged-dev/forged/client"
 	"github.com/forged-dev/forged/dag"
 	"github.com/forged-dev/forged/node"
-	"github.com/forged-dev/forged/ops"
 )
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -40,7 +39,7 @@ not. Relative paths in the spec resolve against the spec's directory unless
 			if err != nil {
 				return err
 			}
-			if _, err := dag.Parse(src, ops.Builtin()); err != nil {
+			if _, err := dag.Parse(src, g.ops); err != nil {
 				printSpecError(g, args[0], err)
 				return &exitError{code: 1}
 			}
@@ -90,7 +89,7 @@ not. Relative paths in the spec resolve against the spec's directory unless
 			return finish(g, run)
 		},
 	}
-	f.register(cmd, "", 0, 0, 0)
+	f.register(cmd, "", 0, 0, 0, true)
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "pipeline parameter name=value (repeatable)")
 	return cmd
 }
@@ -189,7 +188,7 @@ func newValidateCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p, err := dag.Parse(src, ops.Builtin())
+				p, err := dag.Parse(src, g.ops)
 				if err != nil {
 					printSpecError(g, file, err)
 					bad++

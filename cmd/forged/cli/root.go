@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"io"
@@ -9,10 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/forged-dev/forged/client"
+	"github.com/forged-dev/forged/ops"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // globals are the flags every client command shares.
 type globals struct {
@@ -22,6 +20,8 @@ type globals struct {
 	logLevel string
 	stdout   io.Writer
 	stderr   io.Writer
+	// ops is the operator library of nodes and spec checks.
+	ops *ops.Registry
 }
 
 func (g *globals) client() *client.Client { return client.New(g.addr, g.token) }
@@ -42,12 +42,12 @@ func envOr(name, def string) string {
 	return def
 }
 
-func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
-	g := &globals{stdout: stdout, stderr: stderr}
+func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
+	g := &globals{stdout: stdout, stderr: stderr, ops: reg}
 	root := &cobra.Command{
 		Use:           "forged",
 		Short:         "Run data and ML pipelines on a few machines, from one binary",
-		Version:       version,
+		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -39,10 +39,12 @@ type nodeFlags struct {
 	dataRoots       []string
 	retention       time.Duration
 	tokensFile      string
+	enableExec      bool
 }
 
-func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort, flightPort int) {
+func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort, flightPort int, execDefault bool) {
 	fl := cmd.Flags()
+	fl.BoolVar(&f.enableExec, "enable-exec", execDefault, "run exec tasks (commands and scripts), with this process's user rights")
 	fl.StringVar(&f.name, "name", "", "node name, unique in the cluster (default: host name)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the node's state, outputs and logs")
 	fl.StringVar(&f.http, "http", httpDefault, "address:port the API listens on")
@@ -77,8 +79,10 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 	cfg.Slots = f.slots
 	cfg.DataRoots = f.dataRoots
 	cfg.OutputRetention = f.retention
+	cfg.EnableExec = f.enableExec
 	cfg.Logger = g.logger()
-	cfg.Version = version
+	cfg.Version = Version
+	cfg.Ops = g.ops
 	if len(f.labels) > 0 {
 		cfg.Labels = map[string]string{}
 		for _, kv := range f.labels {
@@ -101,10 +105,28 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 		return cfg, err
 	}
 	cfg.Tokens = tokens
+	if cfg.EnableExec && !tokens.Enabled() && f.http != "" && !loopbackAddr(f.http) {
+		return cfg, fmt.Errorf("--enable-exec with the API on %s, which other machines can reach, needs --tokens-file: "+
+			"anyone who reaches the API could run commands on this machine", f.http)
+	}
 	if (f.bind == "0.0.0.0" || f.bind == "::") && f.advertise == "" {
 		return cfg, fmt.Errorf("--bind %s needs --advertise: the address other nodes reach this one at", f.bind)
 	}
 	return cfg, nil
+}
+
+// loopbackAddr reports whether a listen address (host:port) is reachable
+// from this machine only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -170,7 +192,7 @@ example pipelines and starts a run of "etl". Stop it with Ctrl-C.`,
 			return nil
 		},
 	}
-	f.register(cmd, "127.0.0.1:8080", 0, 0, 0)
+	f.register(cmd, "127.0.0.1:8080", 0, 0, 0, true)
 	cmd.Flags().BoolVar(&noExample, "no-example", false, "register the examples but start no run")
 	cmd.Flags().IntVar(&nodes, "nodes", 1, "in-process nodes forming one cluster (API ports from --http upward)")
 	return cmd
@@ -249,7 +271,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	f.register(cmd, "127.0.0.1:8080", 7947, 7946, 7948)
+	f.register(cmd, "127.0.0.1:8080", 7947, 7946, 7948, false)
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML file of settings named like the flags; flags given here win")
 	return cmd
 }
