@@ -36,6 +36,10 @@ const (
 	TypeFailRun CommandType = 6
 	// TypePutDataset is the type of PutDataset.
 	TypePutDataset CommandType = 7
+	// TypeRegisterModel is the type of RegisterModel.
+	TypeRegisterModel CommandType = 8
+	// TypeSetAlias is the type of SetAlias.
+	TypeSetAlias CommandType = 9
 )
 
 // String names the type for logs.
@@ -55,6 +59,10 @@ func (t CommandType) String() string {
 		return "fail_run"
 	case TypePutDataset:
 		return "put_dataset"
+	case TypeRegisterModel:
+		return "register_model"
+	case TypeSetAlias:
+		return "set_alias"
 	}
 	return fmt.Sprintf("command_%d", byte(t))
 }
@@ -270,6 +278,10 @@ func Decode(b []byte) (Command, error) {
 		cmd = &FailRun{}
 	case TypePutDataset:
 		cmd = &PutDataset{}
+	case TypeRegisterModel:
+		cmd = &RegisterModel{}
+	case TypeSetAlias:
+		cmd = &SetAlias{}
 	default:
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], ErrUnknownCommand)
 	}

@@ -43,6 +43,10 @@ func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
 		return p.failRun(tx, c)
 	case *PutDataset:
 		return p.putDataset(tx, c)
+	case *RegisterModel:
+		return p.registerModel(tx, c)
+	case *SetAlias:
+		return p.setAlias(tx, c)
 	}
 	return nil, fmt.Errorf("apply %T: %w", cmd, ErrUnknownCommand)
 }

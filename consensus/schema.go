@@ -40,9 +40,13 @@ var (
 	bucketPipelineRuns = []byte("pipeline_runs")
 	// bucketDatasets maps name 0x00 version(uint32 BE) to a DatasetVersion.
 	bucketDatasets = []byte("datasets")
+	// bucketModels maps name 0x00 version(uint32 BE) to a ModelVersion.
+	bucketModels = []byte("model_versions")
+	// bucketModelAliases maps a model name to its ModelAliases.
+	bucketModelAliases = []byte("model_aliases")
 
 	allBuckets = [][]byte{bucketMeta, bucketPipelines, bucketVersions, bucketRuns, bucketTasks,
-		bucketTaskOrder, bucketActive, bucketPipelineRuns, bucketDatasets}
+		bucketTaskOrder, bucketActive, bucketPipelineRuns, bucketDatasets, bucketModels, bucketModelAliases}
 
 	keyApplied = []byte("applied_index")
 	keySchema  = []byte("schema")
