@@ -23,6 +23,8 @@ type fakeBackend struct {
 	putErr     error
 	barriers   int
 	barrierErr error
+	predictor  Predictor
+	resolved   []any // what ResolveModel was last asked for
 }
 
 func (f *fakeBackend) NodeName() string { return "fake" }
@@ -257,4 +259,20 @@ func TestConsistentReadsWaitForTheLeader(t *testing.T) {
 	if rec := do(s, "GET", "/api/v1/runs/r1?consistent=true", ""); rec.Code != 503 {
 		t.Fatalf("consistent read without a leader: %d", rec.Code)
 	}
+}
+
+func (f *fakeBackend) Models() ([]consensus.ModelSummary, error) { return nil, nil }
+func (f *fakeBackend) ModelVersions(string) ([]consensus.ModelVersion, consensus.ModelAliases, error) {
+	return nil, consensus.ModelAliases{}, consensus.ErrNotFound
+}
+func (f *fakeBackend) RegisterModelFile(context.Context, string, string, []string, string, io.Reader) (*consensus.ModelVersion, error) {
+	return nil, errors.New("not in the fake")
+}
+func (f *fakeBackend) SetModelAlias(context.Context, string, string, int) error { return nil }
+func (f *fakeBackend) ResolveModel(_ context.Context, name, alias string, version int) (Predictor, error) {
+	if f.predictor == nil || name != f.predictor.Name() {
+		return nil, consensus.ErrNotFound
+	}
+	f.resolved = []any{name, alias, version}
+	return f.predictor, nil
 }

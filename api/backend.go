@@ -62,6 +62,19 @@ type Backend interface {
 	// OpenOutput opens a task output for reading: held by this node, kept
 	// inline in the state, or first copied from the node that holds it.
 	OpenOutput(ctx context.Context, ref dataplane.OutputRef) (*dataplane.OutputFile, error)
+
+	// Models lists every model with its latest version and aliases.
+	Models() ([]consensus.ModelSummary, error)
+	// ModelVersions lists one model's versions, aliases and alias moves.
+	ModelVersions(name string) ([]consensus.ModelVersion, consensus.ModelAliases, error)
+	// RegisterModelFile stores an uploaded model file as the model's next
+	// version.
+	RegisterModelFile(ctx context.Context, name, format string, features []string, description string, body io.Reader) (*consensus.ModelVersion, error)
+	// SetModelAlias points an alias at a version; 0 removes it.
+	SetModelAlias(ctx context.Context, name, alias string, version int) error
+	// ResolveModel loads the model version a request names: version when
+	// positive, else alias, else the latest.
+	ResolveModel(ctx context.Context, name, alias string, version int) (Predictor, error)
 }
 
 // Health is the body of GET /api/v1/health.

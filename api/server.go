@@ -95,6 +95,15 @@ func (s *Server) routes() {
 	s.handle(v1, "GET", "/datasets", auth.RoleRead, s.listDatasets)
 	s.handle(v1, "PUT", "/datasets/:name", auth.RoleSubmit, s.putDataset)
 	s.handle(v1, "GET", "/datasets/:name", auth.RoleRead, s.getDataset)
+
+	s.handle(v1, "GET", "/models", auth.RoleRead, s.listModels)
+	s.handle(v1, "GET", "/models/:name", auth.RoleRead, s.getModel)
+	s.handle(v1, "POST", "/models/:name/versions", auth.RoleSubmit, s.registerModel)
+	s.handle(v1, "PUT", "/models/:name/aliases/:alias", auth.RoleSubmit, s.setAlias)
+	s.handle(v1, "DELETE", "/models/:name/aliases/:alias", auth.RoleSubmit, s.deleteAlias)
+	// Scoring reads: a read token may predict.
+	s.handle(v1, "POST", "/models/:name/predict", auth.RoleRead, s.predict)
+	s.handle(v1, "POST", "/models/:name/versions/:version/predict", auth.RoleRead, s.predict)
 }
 
 // Route is one route of the API and the role it needs when tokens are

@@ -33,6 +33,9 @@ type fsm struct {
 
 	// applied mirrors the applied index stored in db.
 	applied atomic.Uint64
+	// modelsGen changes whenever the model registry may have: a model
+	// command applied, or a snapshot restored.
+	modelsGen atomic.Uint64
 	// commits and commands count write transactions and applied commands,
 	// for tests that check batching and replay.
 	commits  atomic.Uint64
@@ -133,6 +136,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	applied := f.applied.Load()
 	last := applied
 	var commands uint64
+	models := false
 	err := f.db.Update(func(tx *bbolt.Tx) error {
 		for i, l := range logs {
 			if l.Index <= applied {
@@ -149,6 +153,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 					continue
 				}
 				panic(fmt.Sprintf("consensus: undecodable raft log entry %d: %v", l.Index, err))
+			}
+			switch cmd.(type) {
+			case *RegisterModel, *SetAlias:
+				models = true
 			}
 			res, err := f.proc.apply(tx, cmd)
 			if err != nil {
@@ -171,6 +179,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("consensus: write state: %v", err))
 	}
 	f.applied.Store(last)
+	if models {
+		f.modelsGen.Add(1)
+	}
 	f.commits.Add(1)
 	f.commands.Add(commands)
 	f.live.publish()

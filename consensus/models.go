@@ -12,25 +12,26 @@ import (
 	"github.com/forged-dev/forged/dag"
 )
 
-// ModelSource says where a model version's file came from and where it is
-// kept: the output that holds it (a one-row model table), in a run or in
-// the uploads.
+// ModelSource says where a model version came from: the task output
+// that produced it, or an upload.
 type ModelSource struct {
-	// Run, Task and Output name the output holding the model file.
-	Run    string `json:"run"`
-	Task   string `json:"task"`
-	Output string `json:"output"`
+	// Run, Task and Output name the producing task's output.
+	Run    string `json:"run,omitempty"`
+	Task   string `json:"task,omitempty"`
+	Output string `json:"output,omitempty"`
 	// Uploaded is set for a file registered by upload rather than by a
 	// pipeline.
 	Uploaded bool `json:"uploaded,omitempty"`
 }
 
-// RegisterModel records a new version of a named model whose file is
-// already stored as an output: the version is the next one.
+// RegisterModel records a new version of a named model whose file a node
+// already stored (and copied) as the output Output.Name of task Name in
+// the run "models": the version is the next one.
 type RegisterModel struct {
 	Name   string      `json:"name"`
 	Source ModelSource `json:"source"`
-	// Output is the stored model output: its Node, Replicas and size.
+	// Output is the stored model output (a one-row model table): its
+	// Name, Node and Replicas, or its bytes when inline.
 	Output dag.OutputMeta `json:"output"`
 	Format string         `json:"format"`
 	// Signature is the model's input signature and output kind, as JSON
@@ -96,7 +97,7 @@ func (p processor) registerModel(tx *bbolt.Tx, c *RegisterModel) (*Result, error
 	if rej := validKey("model name", c.Name, maxNameLen); rej != nil {
 		return rejected(rej), nil
 	}
-	if c.Source.Run == "" || c.Source.Task == "" || c.Source.Output == "" || c.Output.Node == "" && len(c.Output.Inline) == 0 {
+	if c.Output.Name == "" || c.Output.Node == "" && len(c.Output.Inline) == 0 {
 		return rejected(reject(CodeInvalid, "model %s: the stored model output and its node are required", c.Name)), nil
 	}
 	if c.Format == "" || c.SHA256 == "" || !bytes.HasPrefix(bytes.TrimSpace(c.Signature), []byte("{")) || !json.Valid(c.Signature) {
@@ -185,6 +186,10 @@ func latestModel(tx *bbolt.Tx, name string) (*ModelVersion, error) {
 	}
 	return &v, nil
 }
+
+// ModelsGeneration changes whenever the local replica's model registry
+// may have changed, so that a reader can cache what it resolved from it.
+func (s *Store) ModelsGeneration() uint64 { return s.fsm.modelsGen.Load() }
 
 // Model returns one version of a model from the local replica: version
 // when it is positive, else the one alias points at, else the latest.

@@ -62,6 +62,7 @@ func (s *fsmSnapshot) Release() {
 // up to its applied index.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	defer f.modelsGen.Add(1)
 	tmp := f.path + ".restore"
 	if err := writeFile(tmp, rc); err != nil {
 		_ = os.Remove(tmp)

@@ -29,7 +29,7 @@ const (
 
 var (
 	topKeys  = []string{"name", "description", "params", "tasks"}
-	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints", "replicas",
+	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints", "replicas", "register",
 		"exec", "script", "interpreter", "format", "env", "workdir"}
 )
 
@@ -259,6 +259,8 @@ func (sp *specParser) task(t *Task, n *yaml.Node, path string) taskInfo {
 			t.Timeout = sp.duration(e.val, fpath)
 		case "constraints":
 			t.Constraints = sp.constraints(e.val, fpath)
+		case "register":
+			t.Register = sp.register(e.val, fpath)
 		default:
 			sp.pr.at(fpath, e.keyNode, "unknown key %q; %s", e.key, choices("a task may have", e.key, taskKeys))
 		}
@@ -277,6 +279,7 @@ func (sp *specParser) task(t *Task, n *yaml.Node, path string) taskInfo {
 	if t.IsExec() {
 		sp.checkExec(t, d, wpath)
 	}
+	defer sp.checkRegister(t, path, d)
 	if len(t.Outputs) == 0 {
 		switch {
 		case inf.op != nil && len(inf.op.Outputs) > 0:

@@ -57,6 +57,8 @@ type Task struct {
 	// succeeded (the producer and Replicas-1 copies), so that losing a
 	// node costs no recompute; 0 or 1 keeps only the producer's.
 	Replicas int `json:"replicas,omitempty"`
+	// Register, when set, registers the task's model once it succeeds.
+	Register *Register `json:"register,omitempty"`
 	// Line is where the task's mapping starts in the spec source; JSON is
 	// read by the same parser, so it has lines too.
 	Line int `json:"line,omitempty"`

@@ -109,6 +109,8 @@ type Config struct {
 	// with the rights of the user it runs as. Off, exec tasks are never
 	// placed on it. The node then carries the label forged.exec=true.
 	EnableExec bool
+	// PredictBatch tunes the batching of predict requests.
+	PredictBatch PredictBatch
 }
 
 // DefaultConfig returns a config for a single node on loopback.

@@ -98,6 +98,7 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 		Params:      run.Params,
 		ArtifactDir: filepath.Join(n.cfg.DataDir, artifactsDir, key.Run, key.Task),
 		AllowExec:   n.cfg.EnableExec,
+		Model:       n.modelForTask,
 	}
 	if task.IsExec() {
 		dirs, err := n.execDirs(key, env.ArtifactDir)
@@ -141,6 +142,15 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 		return dag.TaskResult{Error: err.Error()}
 	}
 	n.replicate(ctx, key.Run, task, outputs, logw)
+	if task.Register != nil {
+		// Registered before the success is reported: a task that reports
+		// success has its model in the registry.
+		v, err := n.registerTaskModel(ctx, key.Run, task, outputs, env.ArtifactDir, a.metrics)
+		if err != nil {
+			return dag.TaskResult{Error: fmt.Sprintf("register model %s: %v", task.Register.Model, err)}
+		}
+		logw.Printf("registered model %s version %d", v.Model, v.Version)
+	}
 	return dag.TaskResult{Outputs: outputs, Metrics: a.metrics}
 }
 

@@ -22,6 +22,19 @@ type metrics struct {
 	tasksFinished   *prometheus.CounterVec
 	taskDuration    prometheus.Histogram
 	forwardedWrites prometheus.Counter
+
+	predictRequests *prometheus.CounterVec
+	predictLatency  *prometheus.HistogramVec
+	predictBatch    *prometheus.HistogramVec
+}
+
+// modelObserver returns the predict metrics of one model.
+func (m *metrics) modelObserver(model string) modelObserver {
+	return modelObserver{
+		requests:  m.predictRequests.MustCurryWith(prometheus.Labels{"model": model}),
+		latency:   m.predictLatency.WithLabelValues(model),
+		batchRows: m.predictBatch.WithLabelValues(model),
+	}
 }
 
 func newMetrics(n *Node) *metrics {
@@ -44,6 +57,17 @@ func newMetrics(n *Node) *metrics {
 	m.forwardedWrites = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "forged_forwarded_writes_total", Help: "Writes this node forwarded to the leader.",
 	})
+	m.predictRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "forged_predict_requests_total", Help: "Predict requests this node served, by model and result.",
+	}, []string{"model", "result"})
+	m.predictLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "forged_predict_seconds", Help: "Time to answer a predict request, body decoding included.",
+		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+	}, []string{"model"})
+	m.predictBatch = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "forged_predict_batch_rows", Help: "Rows per scoring call: requests batched together, or one large request.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+	}, []string{"model"})
 	stat := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
@@ -51,6 +75,7 @@ func newMetrics(n *Node) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.assignments, m.assignLatency, m.tasksFinished, m.taskDuration, m.forwardedWrites,
+		m.predictRequests, m.predictLatency, m.predictBatch,
 		stat("forged_raft_term", "Current Raft term.", func() float64 { return float64(n.store.Stats().Term) }),
 		stat("forged_raft_commit_index", "Raft commit index.", func() float64 { return float64(n.store.Stats().CommitIndex) }),
 		stat("forged_raft_applied_index", "Last Raft index applied to this replica.", func() float64 { return float64(n.store.Stats().AppliedIndex) }),

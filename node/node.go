@@ -42,6 +42,8 @@ type Node struct {
 
 	// fetches makes concurrent readers of one remote output copy it once.
 	fetches keyLocks
+	// modelCache holds the model versions this node has loaded to serve.
+	modelCache modelCache
 
 	// placeNodes caches the live workers the leader adds to task reports
 	// (see withPlacement).

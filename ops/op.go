@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/model"
 )
 
 // Input is one upstream output a task consumes, in the order of its needs.
@@ -66,6 +67,9 @@ type Env struct {
 	ArtifactDir string
 	// AllowExec says whether this node runs commands (exec tasks).
 	AllowExec bool
+	// Model loads a registered model: NAME (the latest version),
+	// NAME@ALIAS or NAME@VERSION; nil where there are none.
+	Model func(ctx context.Context, ref string) (model.Model, error)
 }
 
 // Func runs one operator. It returns when the op is done, failed, or ctx

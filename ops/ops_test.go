@@ -22,7 +22,7 @@ func TestBuiltinRegistry(t *testing.T) {
 			t.Errorf("op %s has no description", s.Name)
 		}
 	}
-	want := []string{"aggregate", "concat", "derive", "describe", "exec", "fail", "filter", "join", "limit", "noop", "read_arrow", "read_csv", "read_dataset", "read_jsonl", "read_parquet", "rename", "sample", "select", "sleep", "sort", "split", "write_csv", "write_parquet"}
+	want := []string{"aggregate", "concat", "derive", "describe", "evaluate", "exec", "fail", "filter", "join", "limit", "noop", "predict", "read_arrow", "read_csv", "read_dataset", "read_jsonl", "read_parquet", "rename", "sample", "select", "sleep", "sort", "split", "train_kmeans", "train_linear", "train_logistic", "write_csv", "write_parquet"}
 	if strings.Join(names, ",") != strings.Join(want, ",") || !sort.StringsAreSorted(names) {
 		t.Fatalf("specs = %v", names)
 	}

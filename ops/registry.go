@@ -80,6 +80,7 @@ func Builtin() *Registry {
 		selectOp(), renameOp(), filterOp(), deriveOp(), describeOp(),
 		sortOp(), limitOp(), sampleOp(), concatOp(),
 		joinOp(), aggregateOp(), splitOp(),
+		trainLinearOp(), trainLogisticOp(), trainKMeansOp(), evaluateOp(), predictOp(),
 		noopOp(), sleepOp(), failOp(), execOp(),
 	} {
 		op.Run = withDefaultMem(op.Run)

@@ -180,11 +180,16 @@ example pipelines and starts a run of "etl". Stop it with Ctrl-C.`,
 			fmt.Fprintf(g.stdout, "forged dev node %q is up\n  API:      %s/api/v1\n  Flight:   grpc://%s\n  data dir: %s\n  examples: %s\n",
 				n.Name(), n.URL(), n.FlightAddr(), cfg.DataDir, strings.Join(names, ", "))
 			if !noExample {
-				id, err := n.SubmitStored(ctx, "etl", 0, nil)
-				if err != nil {
-					return fmt.Errorf("start the example run: %w", err)
+				// etl shows operators; churn trains and registers a model,
+				// so that the node ends up serving one.
+				for _, name := range []string{"etl", "churn"} {
+					id, err := n.SubmitStored(ctx, name, 0, nil)
+					if err != nil {
+						return fmt.Errorf("start the example run of %s: %w", name, err)
+					}
+					fmt.Fprintf(g.stdout, "  started run %s of %s: forged status %s --addr %s\n", id, name, id, n.URL())
 				}
-				fmt.Fprintf(g.stdout, "  started run %s of etl: forged status %s --addr %s\n", id, id, n.URL())
+				fmt.Fprintf(g.stdout, "  once churn is done: forged predict churn --addr %s --json '{\"records\": [{\"tenure_months\": 3, \"monthly_charges\": 95, \"support_calls\": 4, \"month_to_month\": true}]}'\n", n.URL())
 			}
 			fmt.Fprintln(g.stdout, "Press Ctrl-C to stop.")
 			<-ctx.Done()

@@ -71,6 +71,9 @@ func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
 		newCancelCmd(g),
 		newValidateCmd(g),
 		newMembersCmd(g),
+		newModelsCmd(g),
+		newPredictCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

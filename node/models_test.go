@@ -1,0 +1,140 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/forged-dev/forged/client"
+	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/node/nodetest"
+)
+
+// churnSpec trains, registers and evaluates the bundled churn model, and
+// scores the test rows with it in the same run.
+func churnSpec(t *testing.T, root string) []byte {
+	t.Helper()
+	src, err := os.ReadFile("../examples/data/churn.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "data", "churn.csv"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := os.ReadFile("../examples/churn.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// A model trained and registered by a pipeline on one node is served by
+// every node of the cluster; aliases move and keep their history.
+func TestModelsAreServedFromEveryNode(t *testing.T) {
+	nodes := nodetest.OpenCluster(t, 3, nil)
+	leader := nodetest.WaitForLeader(t, nodes)
+	var spec []byte
+	for _, n := range nodes {
+		spec = churnSpec(t, n.DataRoots()[0])
+	}
+	// Train on n1 only.
+	spec = bytes.Replace(spec, []byte("    op: train_logistic\n"), []byte("    op: train_logistic\n    constraints: {node: n1}\n"), 1)
+	c := client.New(leader.URL(), "")
+	ctx := context.Background()
+	id, err := c.Submit(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := waitRun(t, c, id)
+	if run.Status != dag.RunSucceeded {
+		t.Fatalf("run %s: %v %s", run.Status, taskStatuses(run), run.Task("train").Error)
+	}
+	eval := run.Task("evaluate").Metrics
+	if acc, _ := eval["accuracy"].(float64); acc < 0.6 {
+		t.Fatalf("evaluate metrics %v", eval)
+	}
+
+	models, err := c.Models(ctx)
+	if err != nil || len(models) != 1 || models[0].Name != "churn" || models[0].Latest.Version != 1 || models[0].Latest.Source.Run != id {
+		t.Fatalf("models = %+v, %v", models, err)
+	}
+	body := []byte(`{"records": [{"tenure_months": 2, "monthly_charges": 110, "support_calls": 6, "month_to_month": true},
+		{"tenure_months": 70, "monthly_charges": 25, "support_calls": 0, "month_to_month": false}]}`)
+	var first []any
+	for _, n := range nodes {
+		waitReplica(t, n, id)
+		p, err := client.New(n.URL(), "").Predict(ctx, "churn", body, false)
+		if err != nil {
+			t.Fatalf("predict on %s: %v", n.Name(), err)
+		}
+		if len(p.Predictions) != 2 || p.Version != 1 {
+			t.Fatalf("predict on %s: %+v", n.Name(), p)
+		}
+		hi, _ := p.Predictions[0].(json.Number).Float64()
+		lo, _ := p.Predictions[1].(json.Number).Float64()
+		if !(hi > 0.5 && lo < 0.5) {
+			t.Fatalf("predict on %s: a likely churner %v, a loyal customer %v", n.Name(), hi, lo)
+		}
+		if first == nil {
+			first = p.Predictions
+		} else if fmt.Sprint(first) != fmt.Sprint(p.Predictions) {
+			t.Fatalf("%s predicts %v, another node %v", n.Name(), p.Predictions, first)
+		}
+		labels, err := client.New(n.URL(), "").Predict(ctx, "churn", body, true)
+		if err != nil || fmt.Sprint(labels.Predictions) != "[yes no]" {
+			t.Fatalf("labels on %s: %+v, %v", n.Name(), labels, err)
+		}
+	}
+
+	// Train again: version 2; aliases move and their history is kept.
+	if _, err := c.Submit(ctx, spec, map[string]any{"l2": 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { m, err := c.Model(ctx, "churn"); return err == nil && len(m.Versions) == 2 })
+	for _, step := range []struct {
+		alias   string
+		version int
+	}{{"production", 1}, {"staging", 2}, {"production", 2}, {"staging", 0}} {
+		if err := c.SetAlias(ctx, "churn", step.alias, step.version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := c.Model(ctx, "churn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves []string
+	for _, mv := range m.AliasHistory {
+		moves = append(moves, fmt.Sprintf("%s:%d->%d", mv.Alias, mv.From, mv.To))
+	}
+	if got := strings.Join(moves, " "); got != "production:0->1 staging:0->2 production:1->2 staging:2->0" || len(m.Aliases) != 1 || m.Aliases["production"] != 2 {
+		t.Fatalf("aliases %v, history %s", m.Aliases, got)
+	}
+	for ref, want := range map[string]int{"churn@production": 2, "churn@1": 1, "churn": 2} {
+		p, err := client.New(nodes[2].URL(), "").Predict(ctx, ref, body, false)
+		if err != nil || p.Version != want {
+			t.Fatalf("%s: version %v, %v", ref, p, err)
+		}
+	}
+	var apiErr *client.APIError
+	if _, err := c.Predict(ctx, "churn@staging", body, false); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("a removed alias: %v", err)
+	}
+	if _, err := c.Predict(ctx, "churn", []byte(`{"records": [{"tenure_months": 2}]}`), false); !errors.As(err, &apiErr) ||
+		apiErr.Status != http.StatusBadRequest || !strings.Contains(apiErr.Message, `missing feature "monthly_charges"`) {
+		t.Fatalf("a record without a feature: %v", err)
+	}
+	if err := c.SetAlias(ctx, "churn", "production", 9); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("alias to a missing version: %v", err)
+	}
+}
