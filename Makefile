@@ -21,6 +21,8 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzDecode -fuzztime=30s ./consensus
 	$(GO) test -run=^$$ -fuzz=FuzzExprParse -fuzztime=30s ./ops/expr
 	$(GO) test -run=^$$ -fuzz=FuzzReadCSV -fuzztime=30s ./ops
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeInstances -fuzztime=30s ./api
+	$(GO) test -run=^$$ -fuzz=FuzzLoadForged -fuzztime=30s ./model
 
 bench:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...

@@ -225,3 +225,49 @@ func TestPredictNumbersMatchStrconv(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeInstances: any body either decodes to whole rows or is an
+// error, never a panic; what decodes agrees with encoding/json.
+func FuzzDecodeInstances(f *testing.F) {
+	for _, seed := range []string{
+		`{"instances": [[1, 2.5, true], [-1e2, null, false]]}`,
+		`{"records": [{"a": 1, "b": 0.25, "c": false, "x": [1, {"y": "z"}]}]}`,
+		`{"instances": [[0.1, 1234567890123456789, true]]}`,
+		`{"instances": [[1, 2]]}`, `{"instances": [[`, `{}`, `[]`, `{"records": [{"a": "x"}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	sig := model.Signature{Kind: model.Regressor, Features: []model.Feature{{Name: "a", Type: "float"}, {Name: "b", Type: "float"}, {Name: "c", Type: "bool"}}}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		x, n, err := decodeInstances(body, sig, nil)
+		if err != nil {
+			return
+		}
+		if len(x) != n*3 {
+			t.Fatalf("%d values for %d rows", len(x), n)
+		}
+		var doc struct {
+			Instances [][]any `json:"instances"`
+		}
+		if json.Unmarshal(body, &doc) != nil || doc.Instances == nil {
+			return
+		}
+		for i, row := range doc.Instances {
+			for j, v := range row {
+				want := math.NaN()
+				switch v := v.(type) {
+				case float64:
+					want = v
+				case bool:
+					want = 0
+					if v {
+						want = 1
+					}
+				}
+				if got := x[i*3+j]; !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+					t.Fatalf("row %d value %d: %v, encoding/json says %v", i, j, got, want)
+				}
+			}
+		}
+	})
+}
