@@ -5,6 +5,4 @@ import "errors"
 // The loaders below are placeholders until their formats land; they are
 // replaced by forged.go, xgboost.go and lightgbm.go.
 
-func loadXGBoost([]byte, *Signature) (Model, error) { return nil, errors.New("not yet") }
-
 func loadLightGBM([]byte, *Signature) (Model, error) { return nil, errors.New("not yet") }

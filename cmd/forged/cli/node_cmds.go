@@ -40,6 +40,8 @@ type nodeFlags struct {
 	retention       time.Duration
 	tokensFile      string
 	enableExec      bool
+	batchRows       int
+	batchWait       time.Duration
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, gossipPort, flightPort int, execDefault bool) {
@@ -60,6 +62,8 @@ func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, g
 	fl.IntVar(&f.slots, "slots", runtime.NumCPU(), "tasks this node runs at once")
 	fl.StringArrayVar(&f.dataRoots, "data-root", nil, "directory file ops may read and write under (repeatable; default DATA_DIR/data)")
 	fl.DurationVar(&f.retention, "output-retention", 0, "delete a run's output files and logs this long after it ended, such as 168h (0: keep them)")
+	fl.IntVar(&f.batchRows, "predict-batch-rows", 256, "most rows of concurrent predict requests scored together (1: no batching)")
+	fl.DurationVar(&f.batchWait, "predict-batch-wait", 0, "how long a predict batch may wait for more requests (0: never; requests that arrive during a scoring form the next batch)")
 	fl.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens, one \"TOKEN ROLE\" per line (roles read, submit, admin); without it, env "+auth.EnvTokens+" in the same format; with neither, no token is needed")
 }
 
@@ -80,6 +84,10 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 	cfg.DataRoots = f.dataRoots
 	cfg.OutputRetention = f.retention
 	cfg.EnableExec = f.enableExec
+	cfg.PredictBatch = node.PredictBatch{MaxRows: f.batchRows, MaxWait: f.batchWait}
+	if f.batchRows < 1 || f.batchWait < 0 || f.batchWait > time.Second {
+		return cfg, fmt.Errorf("--predict-batch-rows must be at least 1 and --predict-batch-wait between 0 and 1s")
+	}
 	cfg.Logger = g.logger()
 	cfg.Version = Version
 	cfg.Ops = g.ops
