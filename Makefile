@@ -23,6 +23,8 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzReadCSV -fuzztime=30s ./ops
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeInstances -fuzztime=30s ./api
 	$(GO) test -run=^$$ -fuzz=FuzzLoadForged -fuzztime=30s ./model
+	$(GO) test -run=^$$ -fuzz=FuzzLoadXGBoost -fuzztime=30s ./model
+	$(GO) test -run=^$$ -fuzz=FuzzLoadLightGBM -fuzztime=30s ./model
 
 bench:
 	$(GO) test -run=^$$ -bench=. -benchmem ./...

@@ -138,3 +138,80 @@ func TestModelsAreServedFromEveryNode(t *testing.T) {
 		t.Fatalf("alias to a missing version: %v", err)
 	}
 }
+
+// XGBoost and LightGBM files registered by upload are served with the
+// predictions their own libraries give (XGBoost: reference predictions
+// computed by xgboost 1.7.4, to 1e-6), missing values included.
+func TestUploadedTreeModelsPredictLikeTheirLibraries(t *testing.T) {
+	n := nodetest.Open(t, nodetest.Config(t))
+	c := client.New(n.URL(), "")
+	ctx := context.Background()
+	for _, name := range []string{"binary", "regression", "multiclass"} {
+		t.Run(name, func(t *testing.T) {
+			file, err := os.ReadFile("../model/testdata/xgboost/" + name + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.RegisterModel(ctx, "xgb-"+name, "xgboost", nil, "", bytes.NewReader(file)); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile("../model/testdata/xgboost/" + name + ".expected.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ref struct {
+				Rows        [][]*float64 `json:"rows"`
+				Predictions []any        `json:"predictions"`
+			}
+			if err := json.Unmarshal(raw, &ref); err != nil {
+				t.Fatal(err)
+			}
+			body, _ := json.Marshal(map[string]any{"instances": ref.Rows}) // nil → null: missing
+			p, err := c.Predict(ctx, "xgb-"+name, body, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Predictions) != len(ref.Predictions) {
+				t.Fatalf("%d predictions, want %d", len(p.Predictions), len(ref.Predictions))
+			}
+			for i := range ref.Predictions {
+				got, want := flatten(p.Predictions[i]), flatten(ref.Predictions[i])
+				if len(got) != len(want) {
+					t.Fatalf("row %d: %v, want %v", i, got, want)
+				}
+				for j := range want {
+					if d := got[j] - want[j]; d > 1e-6 || d < -1e-6 {
+						t.Fatalf("row %d: %v, xgboost says %v", i, got, want)
+					}
+				}
+			}
+		})
+	}
+	// A cut-off file is refused, and the node serves on.
+	file, _ := os.ReadFile("../model/testdata/xgboost/binary.json")
+	var apiErr *client.APIError
+	if _, err := c.RegisterModel(ctx, "cut", "xgboost", nil, "", bytes.NewReader(file[:len(file)/2])); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		t.Fatalf("a truncated model: %v", err)
+	}
+	if _, err := c.Predict(ctx, "xgb-binary", []byte(`{"instances": [[1, 2, 3, 4, 5]]}`), false); err != nil {
+		t.Fatalf("after a refused upload: %v", err)
+	}
+}
+
+// flatten reads a prediction: a number or a list of numbers.
+func flatten(v any) []float64 {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return []float64{f}
+	case float64:
+		return []float64{x}
+	case []any:
+		var out []float64
+		for _, e := range x {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return nil
+}
