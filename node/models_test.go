@@ -215,3 +215,51 @@ func flatten(v any) []float64 {
 	}
 	return nil
 }
+
+// An exec task that leaves a model file among its artifacts registers it
+// with register: {artifact, format}; the version names its run and task.
+func TestExecTaskRegistersItsArtifact(t *testing.T) {
+	cfg := nodetest.Config(t)
+	cfg.EnableExec = true
+	n := nodetest.Open(t, cfg)
+	fixture, err := filepath.Abs("../model/testdata/xgboost/regression.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Sprintf(`name: xgb
+tasks:
+  - name: train
+    format: csv
+    script: |
+      cp %q "$FORGE_ARTIFACTS/model.json"
+      printf 'trained\n1\n' > "$FORGE_OUTPUT_OUT"
+    register: {model: prices, artifact: model.json, format: xgboost, features: [a, b, c, e]}
+  - name: missing
+    format: csv
+    script: printf 'x\n1\n' > "$FORGE_OUTPUT_OUT"
+    register: {model: nothing, artifact: model.json, format: xgboost}
+`, fixture)
+	c := client.New(n.URL(), "")
+	ctx := context.Background()
+	id, err := c.Submit(ctx, []byte(spec), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := waitRun(t, c, id)
+	if run.Task("train").Status != dag.TaskSucceeded {
+		t.Fatalf("train: %s", run.Task("train").Error)
+	}
+	if m := run.Task("missing"); m.Status != dag.TaskFailed || !strings.Contains(m.Error, "register model nothing: the task left no model at $FORGE_ARTIFACTS/model.json") {
+		t.Fatalf("missing: %s %q", m.Status, m.Error)
+	}
+	m, err := c.Model(ctx, "prices")
+	if err != nil || len(m.Versions) != 1 || m.Versions[0].Source.Run != id || m.Versions[0].Source.Task != "train" || m.Versions[0].Format != "xgboost" {
+		t.Fatalf("model = %+v, %v", m, err)
+	}
+	if !strings.Contains(string(m.Versions[0].Signature), `"name":"e"`) {
+		t.Fatalf("signature %s", m.Versions[0].Signature)
+	}
+	if _, err := c.Predict(ctx, "prices", []byte(`{"records": [{"a": 1, "b": 2, "c": 3, "e": 5}]}`), false); err != nil {
+		t.Fatal(err)
+	}
+}
