@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/forged-dev/forged/dag"
 )
 
 // ModelVersion is one registered version of a model.
@@ -134,3 +136,10 @@ func (c *Client) Predict(ctx context.Context, ref string, body []byte, labels bo
 
 // ModelRef renders NAME@VERSION.
 func ModelRef(name string, version int) string { return name + "@" + strconv.Itoa(version) }
+
+// Compare sets runs side by side: params, metrics (with the best of
+// each), outputs.
+func (c *Client) Compare(ctx context.Context, runs []string) (*dag.Comparison, error) {
+	var out dag.Comparison
+	return &out, c.getJSON(ctx, "/api/v1/compare?runs="+url.QueryEscape(strings.Join(runs, ",")), &out)
+}

@@ -97,10 +97,29 @@ func TestModelsAreServedFromEveryNode(t *testing.T) {
 	}
 
 	// Train again: version 2; aliases move and their history is kept.
-	if _, err := c.Submit(ctx, spec, map[string]any{"l2": 0.5}); err != nil {
+	id2, err := c.Submit(ctx, spec, map[string]any{"l2": 0.5})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { m, err := c.Model(ctx, "churn"); return err == nil && len(m.Versions) == 2 })
+	waitRun(t, c, id2)
+
+	// The two runs side by side: the param that differs, and the best of
+	// each metric.
+	cmp, err := c.Compare(ctx, []string{id, id2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]dag.CompareRow{}
+	for _, r := range append(cmp.Params, cmp.Metrics...) {
+		rows[r.Name] = r
+	}
+	if r := rows["l2"]; !r.Differs || r.Values[1] != 0.5 {
+		t.Fatalf("l2 row = %+v", r)
+	}
+	if r := rows["evaluate.log_loss"]; r.Goal != "min" || r.Best < 0 || len(r.Values) != 2 {
+		t.Fatalf("log_loss row = %+v", r)
+	}
 	for _, step := range []struct {
 		alias   string
 		version int

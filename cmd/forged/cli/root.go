@@ -74,6 +74,7 @@ func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
 		newModelsCmd(g),
 		newPredictCmd(g),
 		newBenchCmd(g),
+		newCompareCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,178 @@
+package dag
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Comparison sets runs side by side: their params, their tasks' metrics
+// (with the best value of each, where better has a direction) and their
+// outputs' sizes and schemas.
+type Comparison struct {
+	Runs    []RunSummary    `json:"runs"`
+	Params  []CompareRow    `json:"params"`
+	Metrics []CompareRow    `json:"metrics"`
+	Outputs []OutputCompare `json:"outputs"`
+}
+
+// RunSummary is one compared run.
+type RunSummary struct {
+	ID       string    `json:"id"`
+	Pipeline string    `json:"pipeline"`
+	Version  int       `json:"version"`
+	Status   RunStatus `json:"status"`
+	// Seconds is the run's duration, when it finished.
+	Seconds float64 `json:"seconds,omitempty"`
+}
+
+// CompareRow is one param or metric across the runs: a value per run (nil
+// where a run has none).
+type CompareRow struct {
+	Name   string `json:"name"`
+	Values []any  `json:"values"`
+	// Differs is set when the runs do not all have the same value.
+	Differs bool `json:"differs"`
+	// Goal is "max" or "min" for metrics where higher or lower is better
+	// (from the name: accuracy, f1, auc, r2... or loss, error, rmse...),
+	// and Best the index of the run with the best value, or -1.
+	Goal string `json:"goal,omitempty"`
+	Best int    `json:"best"`
+}
+
+// OutputCompare is one task output across the runs.
+type OutputCompare struct {
+	Name string `json:"name"` // task.output
+	// Rows per run; -1 where the run has no such output.
+	Rows []int64 `json:"rows"`
+	// SchemaChanged is set when the runs' schemas of it differ.
+	SchemaChanged bool `json:"schema_changed"`
+}
+
+// Compare builds the comparison of runs, in the order given.
+func Compare(runs []*Run) Comparison {
+	c := Comparison{Runs: make([]RunSummary, len(runs))}
+	params := map[string][]any{}
+	metrics := map[string][]any{}
+	outputs := map[string]*OutputCompare{}
+	schemas := map[string][][]Field{}
+	for i, r := range runs {
+		s := RunSummary{ID: r.ID, Pipeline: r.Pipeline, Version: r.Version, Status: r.Status}
+		if r.StartedAt != nil && r.FinishedAt != nil {
+			s.Seconds = r.FinishedAt.Sub(*r.StartedAt).Seconds()
+		}
+		c.Runs[i] = s
+		for k, v := range r.Params {
+			cell(params, k, len(runs))[i] = v
+		}
+		for _, t := range r.Tasks {
+			for k, v := range t.Metrics {
+				if _, series := v.([]any); series {
+					continue // series are charted, not tabled
+				}
+				if _, series := v.([]float64); series {
+					continue
+				}
+				cell(metrics, t.Name+"."+k, len(runs))[i] = v
+			}
+			for _, o := range t.Outputs {
+				name := t.Name + "." + o.Name
+				oc := outputs[name]
+				if oc == nil {
+					oc = &OutputCompare{Name: name, Rows: make([]int64, len(runs))}
+					for j := range oc.Rows {
+						oc.Rows[j] = -1
+					}
+					outputs[name] = oc
+				}
+				oc.Rows[i] = o.Rows
+				schemas[name] = append(schemas[name], o.Schema)
+			}
+		}
+	}
+	c.Params = rows(params, false)
+	c.Metrics = rows(metrics, true)
+	for name, oc := range outputs {
+		for _, s := range schemas[name][1:] {
+			if !reflect.DeepEqual(s, schemas[name][0]) {
+				oc.SchemaChanged = true
+			}
+		}
+		c.Outputs = append(c.Outputs, *oc)
+	}
+	sort.Slice(c.Outputs, func(i, j int) bool { return c.Outputs[i].Name < c.Outputs[j].Name })
+	return c
+}
+
+func cell(m map[string][]any, k string, n int) []any {
+	if m[k] == nil {
+		m[k] = make([]any, n)
+	}
+	return m[k]
+}
+
+func rows(m map[string][]any, withBest bool) []CompareRow {
+	out := make([]CompareRow, 0, len(m))
+	for name, vals := range m {
+		r := CompareRow{Name: name, Values: vals, Best: -1}
+		for _, v := range vals[1:] {
+			if fmt.Sprint(v) != fmt.Sprint(vals[0]) {
+				r.Differs = true
+			}
+		}
+		if withBest {
+			r.Goal = metricGoal(name)
+			r.Best = best(vals, r.Goal)
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// metricGoal says whether higher ("max") or lower ("min") is better for a
+// metric of this name, or "" when the name does not tell.
+func metricGoal(name string) string {
+	n := strings.ToLower(name[strings.LastIndexByte(name, '.')+1:])
+	for _, s := range []string{"loss", "error", "rmse", "mae", "mse", "inertia", "objective", "seconds"} {
+		if strings.Contains(n, s) {
+			return "min"
+		}
+	}
+	for _, s := range []string{"accuracy", "precision", "recall", "f1", "auc", "r2", "score"} {
+		if strings.Contains(n, s) {
+			return "max"
+		}
+	}
+	return ""
+}
+
+func best(vals []any, goal string) int {
+	if goal == "" {
+		return -1
+	}
+	at, bestV := -1, 0.0
+	for i, v := range vals {
+		f, ok := metricNumber(v)
+		if !ok {
+			continue
+		}
+		if at < 0 || goal == "max" && f > bestV || goal == "min" && f < bestV {
+			at, bestV = i, f
+		}
+	}
+	return at
+}
+
+func metricNumber(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int64:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	}
+	return 0, false
+}
