@@ -276,3 +276,9 @@ func (f *fakeBackend) ResolveModel(_ context.Context, name, alias string, versio
 	f.resolved = []any{name, alias, version}
 	return f.predictor, nil
 }
+func (f *fakeBackend) SubmitSweep(context.Context, []byte, string, int, map[string]any, map[string][]any) (*consensus.Experiment, error) {
+	return nil, errors.New("not in the fake")
+}
+func (f *fakeBackend) Experiment(string) (*consensus.Experiment, []*dag.Run, error) {
+	return nil, nil, consensus.ErrNotFound
+}

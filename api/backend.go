@@ -72,6 +72,11 @@ type Backend interface {
 	RegisterModelFile(ctx context.Context, name, format string, features []string, description string, body io.Reader) (*consensus.ModelVersion, error)
 	// SetModelAlias points an alias at a version; 0 removes it.
 	SetModelAlias(ctx context.Context, name, alias string, version int) error
+	// SubmitSweep starts one run per combination of the sweep's values as
+	// one experiment: of src when given, else of the stored pipeline.
+	SubmitSweep(ctx context.Context, src []byte, pipeline string, version int, params map[string]any, sweep map[string][]any) (*consensus.Experiment, error)
+	// Experiment returns an experiment and its runs.
+	Experiment(id string) (*consensus.Experiment, []*dag.Run, error)
 	// ResolveModel loads the model version a request names: version when
 	// positive, else alias, else the latest.
 	ResolveModel(ctx context.Context, name, alias string, version int) (Predictor, error)

@@ -89,6 +89,8 @@ func (s *Server) routes() {
 	s.handle(v1, "GET", "/runs/:id", auth.RoleRead, s.getRun)
 	s.handle(v1, "POST", "/runs/:id/cancel", auth.RoleSubmit, s.cancelRun)
 	s.handle(v1, "GET", "/compare", auth.RoleRead, s.compare)
+	s.handle(v1, "POST", "/experiments", auth.RoleSubmit, s.submitExperiment)
+	s.handle(v1, "GET", "/experiments/:id", auth.RoleRead, s.getExperiment)
 	s.handle(v1, "GET", "/runs/:id/events", auth.RoleRead, s.runEvents)
 	s.handle(v1, "GET", "/runs/:id/tasks/:task/logs", auth.RoleRead, s.taskLogs)
 	s.handle(v1, "GET", "/runs/:id/tasks/:task/outputs/:output", auth.RoleRead, s.taskOutput)

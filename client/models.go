@@ -143,3 +143,34 @@ func (c *Client) Compare(ctx context.Context, runs []string) (*dag.Comparison, e
 	var out dag.Comparison
 	return &out, c.getJSON(ctx, "/api/v1/compare?runs="+url.QueryEscape(strings.Join(runs, ",")), &out)
 }
+
+// Experiment is a sweep's runs and their comparison.
+type Experiment struct {
+	Experiment struct {
+		ID        string           `json:"id"`
+		Pipeline  string           `json:"pipeline"`
+		Version   int              `json:"version"`
+		Sweep     map[string][]any `json:"sweep"`
+		Runs      []string         `json:"runs"`
+		CreatedAt time.Time        `json:"created_at"`
+	} `json:"experiment"`
+	Comparison dag.Comparison `json:"comparison"`
+}
+
+// SubmitSweep starts the grid of runs of spec over the sweep's values
+// (params for the rest) as one experiment; it returns the experiment's
+// and the runs' IDs.
+func (c *Client) SubmitSweep(ctx context.Context, spec []byte, params map[string]any, sweep map[string][]any) (string, []string, error) {
+	var out struct {
+		ExperimentID string   `json:"experiment_id"`
+		RunIDs       []string `json:"run_ids"`
+	}
+	err := c.sendJSON(ctx, http.MethodPost, "/api/v1/experiments", map[string]any{"spec": string(spec), "params": params, "sweep": sweep}, &out)
+	return out.ExperimentID, out.RunIDs, err
+}
+
+// Experiment returns an experiment with its runs compared.
+func (c *Client) Experiment(ctx context.Context, id string) (*Experiment, error) {
+	var out Experiment
+	return &out, c.getJSON(ctx, "/api/v1/experiments/"+url.PathEscape(id), &out)
+}

@@ -40,6 +40,8 @@ const (
 	TypeRegisterModel CommandType = 8
 	// TypeSetAlias is the type of SetAlias.
 	TypeSetAlias CommandType = 9
+	// TypeSubmitExperiment is the type of SubmitExperiment.
+	TypeSubmitExperiment CommandType = 10
 )
 
 // String names the type for logs.
@@ -63,6 +65,8 @@ func (t CommandType) String() string {
 		return "register_model"
 	case TypeSetAlias:
 		return "set_alias"
+	case TypeSubmitExperiment:
+		return "submit_experiment"
 	}
 	return fmt.Sprintf("command_%d", byte(t))
 }
@@ -282,6 +286,8 @@ func Decode(b []byte) (Command, error) {
 		cmd = &RegisterModel{}
 	case TypeSetAlias:
 		cmd = &SetAlias{}
+	case TypeSubmitExperiment:
+		cmd = &SubmitExperiment{}
 	default:
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], ErrUnknownCommand)
 	}

@@ -47,6 +47,8 @@ func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
 		return p.registerModel(tx, c)
 	case *SetAlias:
 		return p.setAlias(tx, c)
+	case *SubmitExperiment:
+		return p.submitExperiment(tx, c)
 	}
 	return nil, fmt.Errorf("apply %T: %w", cmd, ErrUnknownCommand)
 }

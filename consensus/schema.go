@@ -44,9 +44,11 @@ var (
 	bucketModels = []byte("model_versions")
 	// bucketModelAliases maps a model name to its ModelAliases.
 	bucketModelAliases = []byte("model_aliases")
+	// bucketExperiments maps an experiment ID to its Experiment.
+	bucketExperiments = []byte("experiments")
 
 	allBuckets = [][]byte{bucketMeta, bucketPipelines, bucketVersions, bucketRuns, bucketTasks,
-		bucketTaskOrder, bucketActive, bucketPipelineRuns, bucketDatasets, bucketModels, bucketModelAliases}
+		bucketTaskOrder, bucketActive, bucketPipelineRuns, bucketDatasets, bucketModels, bucketModelAliases, bucketExperiments}
 
 	keyApplied = []byte("applied_index")
 	keySchema  = []byte("schema")

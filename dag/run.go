@@ -68,9 +68,11 @@ var (
 
 // Run is the replicated record of one execution of a pipeline version.
 type Run struct {
-	ID          string         `json:"id"`
-	Pipeline    string         `json:"pipeline"`
-	Version     int            `json:"version"`
+	ID       string `json:"id"`
+	Pipeline string `json:"pipeline"`
+	Version  int    `json:"version"`
+	// Experiment is the experiment (a sweep) the run belongs to, if any.
+	Experiment  string         `json:"experiment,omitempty"`
 	Params      map[string]any `json:"params"`
 	Status      RunStatus      `json:"status"`
 	Error       string         `json:"error,omitempty"`

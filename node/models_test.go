@@ -282,3 +282,46 @@ tasks:
 		t.Fatal(err)
 	}
 }
+
+// A sweep starts the grid of runs as one experiment, whose comparison
+// shows the swept params and the best metric.
+func TestSweepStartsAnExperiment(t *testing.T) {
+	n := nodetest.Open(t, nodetest.Config(t))
+	c := client.New(n.URL(), "")
+	ctx := context.Background()
+	spec := []byte("name: grid\nparams:\n  a: {type: int, default: 1}\n  b: {type: string, default: x}\n" +
+		"tasks:\n  - {name: t, op: noop}\n")
+	exp, runs, err := c.SubmitSweep(ctx, spec, map[string]any{"b": "fixed"}, map[string][]any{"a": {1, 2, 3}, "b": {"p", "q"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 6 || exp == "" {
+		t.Fatalf("experiment %q with runs %v", exp, runs)
+	}
+	for _, id := range runs {
+		if r := waitRun(t, c, id); r.Status != dag.RunSucceeded || r.Experiment != exp {
+			t.Fatalf("run %s: %s, experiment %q", id, r.Status, r.Experiment)
+		}
+	}
+	e, err := c.Experiment(ctx, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grid []string
+	for _, r := range e.Comparison.Params {
+		for _, v := range r.Values {
+			grid = append(grid, fmt.Sprint(r.Name, "=", v))
+		}
+	}
+	// Params in name order, values in the order given: a then b.
+	if got := strings.Join(grid, " "); got != "a=1 a=1 a=2 a=2 a=3 a=3 b=p b=q b=p b=q b=p b=q" {
+		t.Fatalf("grid: %s", got)
+	}
+	var apiErr *client.APIError
+	if _, _, err := c.SubmitSweep(ctx, spec, nil, map[string][]any{"a": {"not-a-number"}}); !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest {
+		t.Fatalf("a bad sweep value: %v", err)
+	}
+	if rs, _, err := c.Runs(ctx, client.RunQuery{Pipeline: "grid"}); err != nil || len(rs) != 6 {
+		t.Fatalf("a refused sweep left runs behind: %d, %v", len(rs), err)
+	}
+}

@@ -26,7 +26,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {
-	var params []string
+	var params, sweeps []string
 	var wait bool
 	cmd := &cobra.Command{
 		Use:   "submit FILE",
@@ -43,6 +43,9 @@ func newSubmitCmd(g *globals) *cobra.Command {
 				return err
 			}
 			c := g.client()
+			if len(sweeps) > 0 {
+				return submitSweep(g, cmd, args[0], src, given, sweeps, wait)
+			}
 			id, err := c.Submit(ctx, src, given)
 			if err != nil {
 				var aerr *client.APIError
@@ -83,6 +86,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "pipeline parameter name=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the run's progress until it ends; exit 1 unless it succeeded")
+	cmd.Flags().StringArrayVar(&sweeps, "sweep", nil, "param=v1,v2,... : start one run per combination of the swept values, as one experiment (repeatable)")
 	return cmd
 }
 

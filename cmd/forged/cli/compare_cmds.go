@@ -91,3 +91,64 @@ func printComparison(g *globals, c *dag.Comparison, all bool) error {
 	}
 	return tw.Flush()
 }
+
+// submitSweep starts the grid of runs as one experiment; with wait it
+// follows them and prints their comparison.
+func submitSweep(g *globals, cmd *cobra.Command, file string, src []byte, params map[string]any, sweeps []string, wait bool) error {
+	ctx := cmd.Context()
+	sweep := map[string][]any{}
+	for _, s := range sweeps {
+		name, vals, ok := strings.Cut(s, "=")
+		if !ok || name == "" || vals == "" {
+			return fmt.Errorf("--sweep %q: want param=v1,v2,...", s)
+		}
+		for _, v := range strings.Split(vals, ",") {
+			sweep[name] = append(sweep[name], strings.TrimSpace(v))
+		}
+	}
+	c := g.client()
+	exp, runs, err := c.SubmitSweep(ctx, src, params, sweep)
+	if err != nil {
+		return err
+	}
+	if !wait {
+		if g.json {
+			return printJSON(g.stdout, map[string]any{"experiment_id": exp, "run_ids": runs})
+		}
+		fmt.Fprintf(g.stdout, "experiment %s: %d runs of %s\n", exp, len(runs), file)
+		for _, id := range runs {
+			fmt.Fprintln(g.stdout, id)
+		}
+		return nil
+	}
+	fmt.Fprintf(g.stderr, "experiment %s: %d runs of %s; waiting for them\n", exp, len(runs), file)
+	failed := 0
+	for _, id := range runs {
+		if err := c.Watch(ctx, id, func(*dag.Run) error { return nil }); err != nil {
+			return fmt.Errorf("follow run %s: %w", id, err)
+		}
+		r, err := c.Run(ctx, id)
+		if err != nil {
+			return err
+		}
+		if r.Status != dag.RunSucceeded {
+			failed++
+		}
+	}
+	e, err := c.Experiment(ctx, exp)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		if err := printJSON(g.stdout, e); err != nil {
+			return err
+		}
+	} else if err := printComparison(g, &e.Comparison, false); err != nil {
+		return err
+	}
+	if failed > 0 {
+		fmt.Fprintf(g.stderr, "%d of %d runs did not succeed\n", failed, len(runs))
+		return &exitError{code: 1}
+	}
+	return nil
+}
