@@ -282,3 +282,4 @@ func (f *fakeBackend) SubmitSweep(context.Context, []byte, string, int, map[stri
 func (f *fakeBackend) Experiment(string) (*consensus.Experiment, []*dag.Run, error) {
 	return nil, nil, consensus.ErrNotFound
 }
+func (f *fakeBackend) DeleteRun(context.Context, string) error { return nil }

@@ -149,3 +149,13 @@ func (s *Server) runEvents(c *gin.Context) {
 		}
 	}
 }
+
+// deleteRun deletes a finished run for good: its record, outputs, logs
+// and artifacts, on every node.
+func (s *Server) deleteRun(c *gin.Context) {
+	if err := s.backend.DeleteRun(c.Request.Context(), c.Param("id")); err != nil {
+		fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

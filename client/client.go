@@ -324,3 +324,13 @@ func (c *Client) Output(ctx context.Context, run, task, output, format string, l
 	_, err = io.Copy(w, resp.Body)
 	return total, err
 }
+
+// DeleteRun deletes a finished run for good, outputs, logs and artifacts
+// included, on every node.
+func (c *Client) DeleteRun(ctx context.Context, id string) error {
+	resp, err := c.do(ctx, http.MethodDelete, "/api/v1/runs/"+url.PathEscape(id), nil, "", nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}

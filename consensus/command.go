@@ -42,6 +42,8 @@ const (
 	TypeSetAlias CommandType = 9
 	// TypeSubmitExperiment is the type of SubmitExperiment.
 	TypeSubmitExperiment CommandType = 10
+	// TypeDeleteRun is the type of DeleteRun.
+	TypeDeleteRun CommandType = 11
 )
 
 // String names the type for logs.
@@ -67,6 +69,8 @@ func (t CommandType) String() string {
 		return "set_alias"
 	case TypeSubmitExperiment:
 		return "submit_experiment"
+	case TypeDeleteRun:
+		return "delete_run"
 	}
 	return fmt.Sprintf("command_%d", byte(t))
 }
@@ -288,6 +292,8 @@ func Decode(b []byte) (Command, error) {
 		cmd = &SetAlias{}
 	case TypeSubmitExperiment:
 		cmd = &SubmitExperiment{}
+	case TypeDeleteRun:
+		cmd = &DeleteRun{}
 	default:
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], ErrUnknownCommand)
 	}

@@ -40,3 +40,23 @@ func TestSubmitExperimentIsAllOrNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteRun(t *testing.T) {
+	db := mustOpenState(t)
+	ok(t, apply(t, db, putChain("v1")))
+	ok(t, apply(t, db, &SubmitRun{Run: newRun("r1", chain, 1)}))
+	wantRejected(t, apply(t, db, &DeleteRun{RunID: "r1", At: t0}), CodeConflict) // still pending
+	ok(t, apply(t, db, &CancelRun{RunID: "r1", Reason: "x", At: t0}))
+	ok(t, apply(t, db, &DeleteRun{RunID: "r1", At: t0}))
+	wantRejected(t, apply(t, db, &DeleteRun{RunID: "r1", At: t0}), CodeNotFound)
+	left := readTx(t, db, func(tx *bbolt.Tx) (int, error) {
+		n := 0
+		for _, b := range [][]byte{bucketRuns, bucketTasks, bucketTaskOrder, bucketActive, bucketPipelineRuns} {
+			n += tx.Bucket(b).Stats().KeyN
+		}
+		return n, nil
+	})
+	if left != 0 {
+		t.Fatalf("%d records of the deleted run are left", left)
+	}
+}

@@ -49,6 +49,8 @@ func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
 		return p.setAlias(tx, c)
 	case *SubmitExperiment:
 		return p.submitExperiment(tx, c)
+	case *DeleteRun:
+		return p.deleteRun(tx, c)
 	}
 	return nil, fmt.Errorf("apply %T: %w", cmd, ErrUnknownCommand)
 }

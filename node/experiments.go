@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -107,6 +108,9 @@ func (n *Node) Experiment(id string) (*consensus.Experiment, []*dag.Run, error) 
 	runs := make([]*dag.Run, 0, len(e.Runs))
 	for _, rid := range e.Runs {
 		r, err := n.store.Run(rid)
+		if errors.Is(err, consensus.ErrNotFound) {
+			continue // deleted since
+		}
 		if err != nil {
 			return nil, nil, err
 		}

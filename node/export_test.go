@@ -19,3 +19,6 @@ func AllRoutes(n *Node) []api.Route {
 	}
 	return routes
 }
+
+// SweepDeleted runs the sweep for the files of deleted runs now.
+func SweepDeleted(n *Node) (int, error) { return n.sweepDeleted() }

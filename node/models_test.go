@@ -14,6 +14,7 @@ import (
 
 	"github.com/forged-dev/forged/client"
 	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/node"
 	"github.com/forged-dev/forged/node/nodetest"
 )
 
@@ -323,5 +324,55 @@ func TestSweepStartsAnExperiment(t *testing.T) {
 	}
 	if rs, _, err := c.Runs(ctx, client.RunQuery{Pipeline: "grid"}); err != nil || len(rs) != 6 {
 		t.Fatalf("a refused sweep left runs behind: %d, %v", len(rs), err)
+	}
+}
+
+// A deleted run is gone from the state and its files from every node:
+// at once on the node that deleted it, at the next sweep elsewhere.
+func TestDeleteRunRemovesItsFilesEverywhere(t *testing.T) {
+	nodes := nodetest.OpenCluster(t, 2, nil)
+	nodetest.WaitForLeader(t, nodes)
+	for _, n := range nodes {
+		writeOrders(t, n)
+	}
+	spec := []byte(`name: del
+tasks:
+  - {name: make, op: read_csv, with: {path: big_orders.csv}, constraints: {node: n2}}
+  - {name: use, op: filter, needs: [make], with: {expr: "amount > 20"}, constraints: {node: n1}}
+`)
+	c := client.New(nodes[0].URL(), "")
+	ctx := context.Background()
+	id, err := c.Submit(ctx, spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run := waitRun(t, c, id); run.Status != dag.RunSucceeded {
+		t.Fatalf("run %s", run.Status)
+	}
+	waitReplica(t, nodes[1], id)
+	for _, n := range nodes {
+		if _, err := os.Stat(filepath.Join(n.DataDir(), "outputs", id)); err != nil {
+			t.Fatalf("%s holds no outputs of the run: %v", n.Name(), err)
+		}
+	}
+	var apiErr *client.APIError
+	if err := client.New(nodes[0].URL(), "").DeleteRun(ctx, "nope"); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("delete an unknown run: %v", err)
+	}
+	if err := c.DeleteRun(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run(ctx, id); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		t.Fatalf("the deleted run reads as %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(nodes[0].DataDir(), "outputs", id)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("n1 still holds the run's outputs: %v", err)
+	}
+	waitFor(t, func() bool { _, err := nodes[1].Run(id); return err != nil })
+	if removed, err := node.SweepDeleted(nodes[1]); err != nil || removed != 1 {
+		t.Fatalf("sweep on n2: %d, %v", removed, err)
+	}
+	if _, err := os.Stat(filepath.Join(nodes[1].DataDir(), "outputs", id)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("n2 still holds the run's outputs: %v", err)
 	}
 }

@@ -142,6 +142,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.leader = newLeaderLoop(n)
 	n.leader.start()
 	n.startRetention()
+	n.startDeletedSweep()
 
 	if n.httpLn != nil {
 		n.serveHTTP()

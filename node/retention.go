@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/forged-dev/forged/consensus"
 )
 
 // retentionSweepMax bounds the time between two sweeps for old outputs.
@@ -62,14 +64,77 @@ func (n *Node) sweepOutputs(cutoff time.Time) (int, error) {
 		if err != nil || !run.Status.Terminal() || run.FinishedAt == nil || !run.FinishedAt.Before(cutoff) {
 			continue // unknown here, running, or recent
 		}
-		if err := n.data.RemoveRun(run.ID); err != nil {
+		if err := n.removeRunFiles(run.ID); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, dir := range []string{"logs", artifactsDir} {
-			if err := os.RemoveAll(filepath.Join(n.cfg.DataDir, dir, run.ID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
+		removed++
+	}
+	return removed, errors.Join(errs...)
+}
+
+// removeRunFiles deletes what this node holds of a run: its output files,
+// logs and artifacts.
+func (n *Node) removeRunFiles(id string) error {
+	errs := []error{n.data.RemoveRun(id)}
+	for _, dir := range []string{"logs", artifactsDir, "work"} {
+		if err := os.RemoveAll(filepath.Join(n.cfg.DataDir, dir, id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// deletedSweepEvery is how often a node looks for files of deleted runs.
+const deletedSweepEvery = 30 * time.Second
+
+// startDeletedSweep deletes, every deletedSweepEvery, the files this node
+// holds of runs the state no longer has (deleted with DELETE /runs/{id}).
+// A node only holds files of a run it has in its state (it ran, or was
+// given a copy of, one of its tasks), so a run missing from the state was
+// deleted.
+func (n *Node) startDeletedSweep() {
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		for {
+			select {
+			case <-n.bgCtx.Done():
+				return
+			case <-time.After(deletedSweepEvery):
 			}
+			if removed, err := n.sweepDeleted(); err != nil {
+				n.log.Warn("delete the files of deleted runs", "err", err)
+			} else if removed > 0 {
+				n.log.Info("deleted the files of deleted runs", "runs", removed)
+			}
+		}
+	}()
+}
+
+// sweepDeleted removes the files of runs missing from the state.
+func (n *Node) sweepDeleted() (int, error) {
+	seen := map[string]bool{}
+	for _, root := range []string{n.data.Dir(), filepath.Join(n.cfg.DataDir, "logs"), filepath.Join(n.cfg.DataDir, artifactsDir)} {
+		entries, err := os.ReadDir(root)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, err
+		}
+		for _, e := range entries {
+			if e.IsDir() && e.Name() != datasetsRun && e.Name() != modelsRun {
+				seen[e.Name()] = true
+			}
+		}
+	}
+	removed := 0
+	var errs []error
+	for id := range seen {
+		if _, err := n.store.RunHeader(id); !errors.Is(err, consensus.ErrNotFound) {
+			continue
+		}
+		if err := n.removeRunFiles(id); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		removed++
 	}

@@ -186,6 +186,16 @@ func (n *Node) CancelRun(ctx context.Context, id, reason string) error {
 	return err
 }
 
+// DeleteRun deletes a finished run for good: from the replicated state,
+// and its files from this node at once and from the others within a
+// minute.
+func (n *Node) DeleteRun(ctx context.Context, id string) error {
+	if _, err := n.apply(ctx, &consensus.DeleteRun{RunID: id, At: now()}); err != nil {
+		return err
+	}
+	return n.removeRunFiles(id)
+}
+
 // Run reads a run from the local replica.
 func (n *Node) Run(id string) (*dag.Run, error) { return n.store.Run(id) }
 

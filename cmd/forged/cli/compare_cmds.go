@@ -152,3 +152,26 @@ func submitSweep(g *globals, cmd *cobra.Command, file string, src []byte, params
 	}
 	return nil
 }
+
+func newDeleteCmd(g *globals) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete RUN_ID... --yes",
+		Short: "Delete finished runs for good: records, outputs, logs and artifacts, on every node",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return fmt.Errorf("deleting %d run(s) cannot be undone: add --yes", len(args))
+			}
+			for _, id := range args {
+				if err := g.client().DeleteRun(cmd.Context(), id); err != nil {
+					return fmt.Errorf("delete %s: %w", id, err)
+				}
+				fmt.Fprintf(g.stdout, "deleted %s\n", id)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm: the runs and their data are gone for good")
+	return cmd
+}

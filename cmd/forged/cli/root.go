@@ -75,6 +75,7 @@ func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
 		newPredictCmd(g),
 		newBenchCmd(g),
 		newCompareCmd(g),
+		newDeleteCmd(g),
 	)
 	return root
 }
