@@ -282,4 +282,5 @@ func (f *fakeBackend) SubmitSweep(context.Context, []byte, string, int, map[stri
 func (f *fakeBackend) Experiment(string) (*consensus.Experiment, []*dag.Run, error) {
 	return nil, nil, consensus.ErrNotFound
 }
-func (f *fakeBackend) DeleteRun(context.Context, string) error { return nil }
+func (f *fakeBackend) DeleteRun(context.Context, string) error                            { return nil }
+func (f *fakeBackend) SetTags(context.Context, string, map[string]string, []string) error { return nil }

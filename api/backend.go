@@ -37,6 +37,8 @@ type Backend interface {
 	// SubmitSpec stores the spec as a pipeline version and starts a run of
 	// it, in one committed step.
 	SubmitSpec(ctx context.Context, src []byte, params map[string]any) (string, error)
+	// SetTags sets and removes tags of a run.
+	SetTags(ctx context.Context, id string, set map[string]string, remove []string) error
 	// DeleteRun deletes a finished run for good, files and all.
 	DeleteRun(ctx context.Context, id string) error
 	// CancelRun cancels a run that has not finished.

@@ -29,7 +29,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		return
 	}
 	runs, next, err := s.backend.Runs(consensus.RunQuery{
-		Pipeline: c.Query("pipeline"), Status: status, Limit: limit, Cursor: c.Query("cursor"),
+		Pipeline: c.Query("pipeline"), Status: status, Limit: limit, Cursor: c.Query("cursor"), Tag: c.Query("tag"),
 	})
 	if err != nil {
 		fail(c, err)
@@ -158,4 +158,26 @@ func (s *Server) deleteRun(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// setTags sets and removes a run's tags: {"set": {"k": "v"}, "remove": ["k"]}.
+func (s *Server) setTags(c *gin.Context) {
+	var req struct {
+		Set    map[string]string `json:"set"`
+		Remove []string          `json:"remove"`
+	}
+	if err := s.decodeJSON(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := s.backend.SetTags(c.Request.Context(), c.Param("id"), req.Set, req.Remove); err != nil {
+		fail(c, err)
+		return
+	}
+	run, err := s.backend.Run(c.Param("id"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"run_id": run.ID, "tags": run.Tags})
 }

@@ -89,6 +89,7 @@ func (s *Server) routes() {
 	s.handle(v1, "GET", "/runs/:id", auth.RoleRead, s.getRun)
 	s.handle(v1, "POST", "/runs/:id/cancel", auth.RoleSubmit, s.cancelRun)
 	s.handle(v1, "DELETE", "/runs/:id", auth.RoleAdmin, s.deleteRun)
+	s.handle(v1, "PUT", "/runs/:id/tags", auth.RoleSubmit, s.setTags)
 	s.handle(v1, "GET", "/compare", auth.RoleRead, s.compare)
 	s.handle(v1, "POST", "/experiments", auth.RoleSubmit, s.submitExperiment)
 	s.handle(v1, "GET", "/experiments/:id", auth.RoleRead, s.getExperiment)

@@ -214,8 +214,10 @@ func (c *Client) RunConsistent(ctx context.Context, id string) (*dag.Run, error)
 type RunQuery struct {
 	Pipeline string
 	Status   string
-	Limit    int
-	Cursor   string
+	// Tag keeps runs with the tag "key=value", or "key" with any value.
+	Tag    string
+	Limit  int
+	Cursor string
 }
 
 // Runs lists runs, newest first, and returns the cursor of the next page.
@@ -232,6 +234,9 @@ func (c *Client) Runs(ctx context.Context, q RunQuery) ([]*dag.Run, string, erro
 	}
 	if q.Cursor != "" {
 		v.Set("cursor", q.Cursor)
+	}
+	if q.Tag != "" {
+		v.Set("tag", q.Tag)
 	}
 	var out struct {
 		Runs       []*dag.Run `json:"runs"`
@@ -333,4 +338,9 @@ func (c *Client) DeleteRun(ctx context.Context, id string) error {
 		return err
 	}
 	return resp.Body.Close()
+}
+
+// SetTags sets and removes tags of a run.
+func (c *Client) SetTags(ctx context.Context, id string, set map[string]string, remove []string) error {
+	return c.sendJSON(ctx, http.MethodPut, "/api/v1/runs/"+url.PathEscape(id)+"/tags", map[string]any{"set": set, "remove": remove}, nil)
 }

@@ -44,6 +44,8 @@ const (
 	TypeSubmitExperiment CommandType = 10
 	// TypeDeleteRun is the type of DeleteRun.
 	TypeDeleteRun CommandType = 11
+	// TypeSetTags is the type of SetTags.
+	TypeSetTags CommandType = 12
 )
 
 // String names the type for logs.
@@ -71,6 +73,8 @@ func (t CommandType) String() string {
 		return "submit_experiment"
 	case TypeDeleteRun:
 		return "delete_run"
+	case TypeSetTags:
+		return "set_tags"
 	}
 	return fmt.Sprintf("command_%d", byte(t))
 }
@@ -294,6 +298,8 @@ func Decode(b []byte) (Command, error) {
 		cmd = &SubmitExperiment{}
 	case TypeDeleteRun:
 		cmd = &DeleteRun{}
+	case TypeSetTags:
+		cmd = &SetTags{}
 	default:
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], ErrUnknownCommand)
 	}

@@ -60,3 +60,27 @@ func TestDeleteRun(t *testing.T) {
 		t.Fatalf("%d records of the deleted run are left", left)
 	}
 }
+
+func TestSetTags(t *testing.T) {
+	db := mustOpenState(t)
+	ok(t, apply(t, db, putChain("v1")))
+	ok(t, apply(t, db, &SubmitRun{Run: newRun("r1", chain, 1)}))
+	ok(t, apply(t, db, &SubmitRun{Run: newRun("r2", chain, 1)}))
+	ok(t, apply(t, db, &SetTags{RunID: "r1", Set: map[string]string{"team": "growth", "try": "1"}}))
+	ok(t, apply(t, db, &SetTags{RunID: "r2", Set: map[string]string{"team": "ml"}}))
+	ok(t, apply(t, db, &SetTags{RunID: "r1", Remove: []string{"try"}}))
+	wantRejected(t, apply(t, db, &SetTags{RunID: "nope", Set: map[string]string{"a": "b"}}), CodeNotFound)
+	wantRejected(t, apply(t, db, &SetTags{RunID: "r1", Set: map[string]string{"": "b"}}), CodeInvalid)
+	if r := getRun(t, db, "r1"); len(r.Tags) != 1 || r.Tags["team"] != "growth" {
+		t.Fatalf("r1 tags = %v", r.Tags)
+	}
+	for tag, want := range map[string]int{"team=growth": 1, "team": 2, "team=x": 0, "": 2} {
+		runs := readTx(t, db, func(tx *bbolt.Tx) (int, error) {
+			rs, _, err := listRuns(tx, RunQuery{Tag: tag})
+			return len(rs), err
+		})
+		if runs != want {
+			t.Fatalf("tag %q: %d runs, want %d", tag, runs, want)
+		}
+	}
+}

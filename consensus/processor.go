@@ -51,6 +51,8 @@ func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
 		return p.submitExperiment(tx, c)
 	case *DeleteRun:
 		return p.deleteRun(tx, c)
+	case *SetTags:
+		return p.setTags(tx, c)
 	}
 	return nil, fmt.Errorf("apply %T: %w", cmd, ErrUnknownCommand)
 }

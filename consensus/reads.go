@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -41,6 +42,8 @@ type PipelineSummary struct {
 type RunQuery struct {
 	Pipeline string
 	Status   dag.RunStatus
+	// Tag keeps runs with this tag: "key=value", or "key" for any value.
+	Tag string
 	// Limit is the page size: 50 when 0 or less, at most 1000.
 	Limit int
 	// Cursor is the next cursor a previous call returned; empty starts
@@ -204,7 +207,7 @@ func listRuns(tx *bbolt.Tx, q RunQuery) ([]*dag.Run, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("list runs: %w", err)
 		}
-		if run == nil || (q.Status != "" && run.Status != q.Status) {
+		if run == nil || (q.Status != "" && run.Status != q.Status) || !hasTag(run, q.Tag) {
 			continue
 		}
 		if len(runs) == limit {
@@ -289,4 +292,15 @@ func listVersions(tx *bbolt.Tx, name string) ([]PipelineVersion, error) {
 		return nil, fmt.Errorf("pipeline %s: %w", name, ErrNotFound)
 	}
 	return out, nil
+}
+
+// hasTag reports whether the run has the tag "key=value" (or "key" with
+// any value); an empty tag matches every run.
+func hasTag(r *dag.Run, tag string) bool {
+	if tag == "" {
+		return true
+	}
+	k, v, withValue := strings.Cut(tag, "=")
+	got, ok := r.Tags[k]
+	return ok && (!withValue || got == v)
 }

@@ -72,14 +72,16 @@ type Run struct {
 	Pipeline string `json:"pipeline"`
 	Version  int    `json:"version"`
 	// Experiment is the experiment (a sweep) the run belongs to, if any.
-	Experiment  string         `json:"experiment,omitempty"`
-	Params      map[string]any `json:"params"`
-	Status      RunStatus      `json:"status"`
-	Error       string         `json:"error,omitempty"`
-	SubmittedAt time.Time      `json:"submitted_at"`
-	StartedAt   *time.Time     `json:"started_at,omitempty"`
-	FinishedAt  *time.Time     `json:"finished_at,omitempty"`
-	Tasks       []TaskRun      `json:"tasks"`
+	Experiment string `json:"experiment,omitempty"`
+	// Tags are free-form labels, to find and group runs by.
+	Tags        map[string]string `json:"tags,omitempty"`
+	Params      map[string]any    `json:"params"`
+	Status      RunStatus         `json:"status"`
+	Error       string            `json:"error,omitempty"`
+	SubmittedAt time.Time         `json:"submitted_at"`
+	StartedAt   *time.Time        `json:"started_at,omitempty"`
+	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
+	Tasks       []TaskRun         `json:"tasks"`
 
 	// index maps task names to positions in Tasks, built on first use.
 	index map[string]int

@@ -325,6 +325,18 @@ func TestSweepStartsAnExperiment(t *testing.T) {
 	if rs, _, err := c.Runs(ctx, client.RunQuery{Pipeline: "grid"}); err != nil || len(rs) != 6 {
 		t.Fatalf("a refused sweep left runs behind: %d, %v", len(rs), err)
 	}
+
+	// Tags: set, removed, and found by.
+	if err := c.SetTags(ctx, runs[0], map[string]string{"best": "yes", "note": "x"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetTags(ctx, runs[0], nil, []string{"note"}); err != nil {
+		t.Fatal(err)
+	}
+	rs, _, err := c.Runs(ctx, client.RunQuery{Tag: "best=yes"})
+	if err != nil || len(rs) != 1 || rs[0].ID != runs[0] || len(rs[0].Tags) != 1 {
+		t.Fatalf("runs tagged best=yes: %v, %v", rs, err)
+	}
 }
 
 // A deleted run is gone from the state and its files from every node:

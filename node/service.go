@@ -196,6 +196,12 @@ func (n *Node) DeleteRun(ctx context.Context, id string) error {
 	return n.removeRunFiles(id)
 }
 
+// SetTags sets and removes tags of a run.
+func (n *Node) SetTags(ctx context.Context, id string, set map[string]string, remove []string) error {
+	_, err := n.apply(ctx, &consensus.SetTags{RunID: id, Set: set, Remove: remove})
+	return err
+}
+
 // Run reads a run from the local replica.
 func (n *Node) Run(id string) (*dag.Run, error) { return n.store.Run(id) }
 

@@ -26,7 +26,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {
-	var params, sweeps []string
+	var params, sweeps, tags []string
 	var wait bool
 	cmd := &cobra.Command{
 		Use:   "submit FILE",
@@ -46,7 +46,14 @@ func newSubmitCmd(g *globals) *cobra.Command {
 			if len(sweeps) > 0 {
 				return submitSweep(g, cmd, args[0], src, given, sweeps, wait)
 			}
+			tagSet, err := parseTags(tags)
+			if err != nil {
+				return err
+			}
 			id, err := c.Submit(ctx, src, given)
+			if err == nil && len(tagSet) > 0 {
+				err = c.SetTags(ctx, id, tagSet, nil)
+			}
 			if err != nil {
 				var aerr *client.APIError
 				if errors.As(err, &aerr) && len(aerr.FieldErrors()) > 0 {
@@ -86,6 +93,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&params, "param", "p", nil, "pipeline parameter name=value (repeatable)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the run's progress until it ends; exit 1 unless it succeeded")
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "tag the run key=value (repeatable)")
 	cmd.Flags().StringArrayVar(&sweeps, "sweep", nil, "param=v1,v2,... : start one run per combination of the swept values, as one experiment (repeatable)")
 	return cmd
 }
@@ -160,6 +168,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&q.Pipeline, "pipeline", "", "only runs of this pipeline")
 	cmd.Flags().StringVar(&q.Status, "status", "", "only runs in this status (pending, running, succeeded, failed, cancelled)")
+	cmd.Flags().StringVar(&q.Tag, "tag", "", "only runs with this tag: key=value, or key for any value")
 	cmd.Flags().IntVar(&q.Limit, "limit", 20, "runs per page")
 	cmd.Flags().StringVar(&q.Cursor, "cursor", "", "page cursor from a previous listing")
 	return cmd

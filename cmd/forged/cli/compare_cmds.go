@@ -175,3 +175,41 @@ func newDeleteCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm: the runs and their data are gone for good")
 	return cmd
 }
+
+// parseTags reads key=value flags.
+func parseTags(list []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, t := range list {
+		k, v, ok := strings.Cut(t, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("tag %q: want key=value", t)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func newTagCmd(g *globals) *cobra.Command {
+	var remove []string
+	cmd := &cobra.Command{
+		Use:   "tag RUN_ID [key=value]... [--remove key]...",
+		Short: "Set or remove tags of a run",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			set, err := parseTags(args[1:])
+			if err != nil {
+				return err
+			}
+			if len(set) == 0 && len(remove) == 0 {
+				return fmt.Errorf("give tags to set (key=value) or --remove key")
+			}
+			if err := g.client().SetTags(cmd.Context(), args[0], set, remove); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "tagged %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&remove, "remove", nil, "tag key to remove (repeatable)")
+	return cmd
+}

@@ -76,6 +76,7 @@ func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
 		newBenchCmd(g),
 		newCompareCmd(g),
 		newDeleteCmd(g),
+		newTagCmd(g),
 	)
 	return root
 }
