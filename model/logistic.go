@@ -170,8 +170,10 @@ func TrainLogistic(x []float64, n, d int, labels []int, k int, opts LogisticOpti
 // ctxRecorder stops the optimiser once its context is done.
 type ctxRecorder struct{ ctx context.Context }
 
+// Init stops the optimiser before it starts when the context is done.
 func (r ctxRecorder) Init() error { return r.ctx.Err() }
 
+// Record stops the optimiser once the context is done.
 func (r ctxRecorder) Record(*optimize.Location, optimize.Operation, *optimize.Stats) error {
 	return r.ctx.Err()
 }
