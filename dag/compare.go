@@ -11,10 +11,19 @@ import (
 // (with the best value of each, where better has a direction) and their
 // outputs' sizes and schemas.
 type Comparison struct {
-	Runs    []RunSummary    `json:"runs"`
-	Params  []CompareRow    `json:"params"`
-	Metrics []CompareRow    `json:"metrics"`
+	Runs    []RunSummary `json:"runs"`
+	Params  []CompareRow `json:"params"`
+	Metrics []CompareRow `json:"metrics"`
+	// Series are metrics with a value per step (a loss per epoch, say):
+	// one list per run, nil where a run has none.
+	Series  []SeriesRow     `json:"series"`
 	Outputs []OutputCompare `json:"outputs"`
+}
+
+// SeriesRow is one series metric across the runs.
+type SeriesRow struct {
+	Name   string      `json:"name"`
+	Values [][]float64 `json:"values"`
 }
 
 // RunSummary is one compared run.
@@ -55,6 +64,7 @@ func Compare(runs []*Run) Comparison {
 	c := Comparison{Runs: make([]RunSummary, len(runs))}
 	params := map[string][]any{}
 	metrics := map[string][]any{}
+	series := map[string][][]float64{}
 	outputs := map[string]*OutputCompare{}
 	schemas := map[string][][]Field{}
 	for i, r := range runs {
@@ -68,13 +78,15 @@ func Compare(runs []*Run) Comparison {
 		}
 		for _, t := range r.Tasks {
 			for k, v := range t.Metrics {
-				if _, series := v.([]any); series {
-					continue // series are charted, not tabled
-				}
-				if _, series := v.([]float64); series {
+				name := t.Name + "." + k
+				if s, ok := seriesOf(v); ok {
+					if series[name] == nil {
+						series[name] = make([][]float64, len(runs))
+					}
+					series[name][i] = s
 					continue
 				}
-				cell(metrics, t.Name+"."+k, len(runs))[i] = v
+				cell(metrics, name, len(runs))[i] = v
 			}
 			for _, o := range t.Outputs {
 				name := t.Name + "." + o.Name
@@ -91,6 +103,10 @@ func Compare(runs []*Run) Comparison {
 			}
 		}
 	}
+	for name, vals := range series {
+		c.Series = append(c.Series, SeriesRow{Name: name, Values: vals})
+	}
+	sort.Slice(c.Series, func(i, j int) bool { return c.Series[i].Name < c.Series[j].Name })
 	c.Params = rows(params, false)
 	c.Metrics = rows(metrics, true)
 	for name, oc := range outputs {
@@ -175,4 +191,24 @@ func metricNumber(v any) (float64, bool) {
 		return float64(x), true
 	}
 	return 0, false
+}
+
+// seriesOf reads a series metric: a list of numbers, as JSON decodes it
+// ([]any) or as a task recorded it ([]float64).
+func seriesOf(v any) ([]float64, bool) {
+	switch x := v.(type) {
+	case []float64:
+		return x, true
+	case []any:
+		out := make([]float64, 0, len(x))
+		for _, e := range x {
+			f, ok := metricNumber(e)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, f)
+		}
+		return out, true
+	}
+	return nil, false
 }

@@ -42,6 +42,9 @@ func TestCompare(t *testing.T) {
 	if _, ok := byName["eval.curve"]; ok {
 		t.Fatal("a series is in the table")
 	}
+	if len(c.Series) != 1 || c.Series[0].Name != "eval.curve" || len(c.Series[0].Values) != 3 || c.Series[0].Values[2][1] != 2 {
+		t.Fatalf("series = %+v", c.Series)
+	}
 	if len(c.Outputs) != 1 || !c.Outputs[0].SchemaChanged || c.Outputs[0].Rows[1] != 12 {
 		t.Fatalf("outputs = %+v", c.Outputs)
 	}
