@@ -2,12 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/viz"
 )
 
 func newCompareCmd(g *globals) *cobra.Command {
@@ -211,5 +213,40 @@ func newTagCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&remove, "remove", nil, "tag key to remove (repeatable)")
+	return cmd
+}
+
+func newVizCmd(g *globals) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "viz FILE [-o dag.svg]",
+		Short: "Draw a pipeline as an SVG picture, offline",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := dag.Parse(src, g.ops)
+			if err != nil {
+				printSpecError(g, args[0], err)
+				return &exitError{code: 1}
+			}
+			svg, err := viz.SVG(cmd.Context(), p, nil)
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = g.stdout.Write(svg)
+				return err
+			}
+			if err := os.WriteFile(out, svg, 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "wrote %s: %d tasks\n", out, len(p.Tasks))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "SVG file to write (default: stdout)")
 	return cmd
 }

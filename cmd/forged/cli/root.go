@@ -77,6 +77,7 @@ func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
 		newCompareCmd(g),
 		newDeleteCmd(g),
 		newTagCmd(g),
+		newVizCmd(g),
 	)
 	return root
 }
