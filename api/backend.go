@@ -28,6 +28,9 @@ type Backend interface {
 	Pipelines() ([]consensus.PipelineSummary, error)
 	// Pipeline returns one version of a pipeline (0 for the latest).
 	Pipeline(name string, version int) (*consensus.PipelineVersion, error)
+	// PipelineGraph returns a stored pipeline version, parsed (0: the
+	// latest).
+	PipelineGraph(name string, version int) (*dag.Pipeline, error)
 	// PipelineVersions lists every version of a pipeline.
 	PipelineVersions(name string) ([]consensus.PipelineVersion, error)
 

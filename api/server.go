@@ -82,11 +82,13 @@ func (s *Server) routes() {
 	s.handle(v1, "GET", "/pipelines", auth.RoleRead, s.listPipelines)
 	s.handle(v1, "PUT", "/pipelines/:name", auth.RoleSubmit, s.putPipeline)
 	s.handle(v1, "GET", "/pipelines/:name", auth.RoleRead, s.getPipeline)
+	s.handle(v1, "GET", "/pipelines/:name/dag.svg", auth.RoleRead, s.pipelineSVG)
 	s.handle(v1, "POST", "/pipelines/:name/runs", auth.RoleSubmit, s.submitStored)
 
 	s.handle(v1, "POST", "/runs", auth.RoleSubmit, s.submitSpec)
 	s.handle(v1, "GET", "/runs", auth.RoleRead, s.listRuns)
 	s.handle(v1, "GET", "/runs/:id", auth.RoleRead, s.getRun)
+	s.handle(v1, "GET", "/runs/:id/dag.svg", auth.RoleRead, s.runSVG)
 	s.handle(v1, "POST", "/runs/:id/cancel", auth.RoleSubmit, s.cancelRun)
 	s.handle(v1, "DELETE", "/runs/:id", auth.RoleAdmin, s.deleteRun)
 	s.handle(v1, "PUT", "/runs/:id/tags", auth.RoleSubmit, s.setTags)

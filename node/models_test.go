@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"io"
 	"context"
 	"encoding/json"
 	"errors"
@@ -324,6 +325,22 @@ func TestSweepStartsAnExperiment(t *testing.T) {
 	}
 	if rs, _, err := c.Runs(ctx, client.RunQuery{Pipeline: "grid"}); err != nil || len(rs) != 6 {
 		t.Fatalf("a refused sweep left runs behind: %d, %v", len(rs), err)
+	}
+
+	// The run drawn, its task coloured by state; the pipeline drawn.
+	for path, want := range map[string]string{
+		"/api/v1/runs/" + runs[0] + "/dag.svg": `data-task="t" data-status="succeeded"`,
+		"/api/v1/pipelines/grid/dag.svg":       `data-task="t"`,
+	} {
+		resp, err := http.Get(n.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(string(b), want) {
+			t.Fatalf("%s: %d %s: %.300s", path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		}
 	}
 
 	// Tags: set, removed, and found by.

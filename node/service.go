@@ -202,6 +202,15 @@ func (n *Node) SetTags(ctx context.Context, id string, set map[string]string, re
 	return err
 }
 
+// PipelineGraph returns a stored pipeline version parsed (0: the latest).
+func (n *Node) PipelineGraph(name string, version int) (*dag.Pipeline, error) {
+	pv, err := n.store.Pipeline(name, version)
+	if err != nil {
+		return nil, err
+	}
+	return n.specs.get(pv.Name, pv.Version)
+}
+
 // Run reads a run from the local replica.
 func (n *Node) Run(id string) (*dag.Run, error) { return n.store.Run(id) }
 
