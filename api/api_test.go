@@ -284,6 +284,6 @@ func (f *fakeBackend) Experiment(string) (*consensus.Experiment, []*dag.Run, err
 }
 func (f *fakeBackend) DeleteRun(context.Context, string) error                            { return nil }
 func (f *fakeBackend) SetTags(context.Context, string, map[string]string, []string) error { return nil }
-func (f *fakeBackend) PipelineGraph(string, int) (*dag.Pipeline, error) {
-	return nil, consensus.ErrNotFound
+func (f *fakeBackend) PipelineGraph(string, int) (*dag.Pipeline, int, error) {
+	return nil, 0, consensus.ErrNotFound
 }

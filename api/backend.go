@@ -29,8 +29,8 @@ type Backend interface {
 	// Pipeline returns one version of a pipeline (0 for the latest).
 	Pipeline(name string, version int) (*consensus.PipelineVersion, error)
 	// PipelineGraph returns a stored pipeline version, parsed (0: the
-	// latest).
-	PipelineGraph(name string, version int) (*dag.Pipeline, error)
+	// latest), and its version number.
+	PipelineGraph(name string, version int) (*dag.Pipeline, int, error)
 	// PipelineVersions lists every version of a pipeline.
 	PipelineVersions(name string) ([]consensus.PipelineVersion, error)
 

@@ -41,6 +41,7 @@ type Server struct {
 	engine  *gin.Engine
 	log     *slog.Logger
 	table   []Route
+	layouts layoutCache
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }

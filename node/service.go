@@ -202,13 +202,15 @@ func (n *Node) SetTags(ctx context.Context, id string, set map[string]string, re
 	return err
 }
 
-// PipelineGraph returns a stored pipeline version parsed (0: the latest).
-func (n *Node) PipelineGraph(name string, version int) (*dag.Pipeline, error) {
+// PipelineGraph returns a stored pipeline version parsed (0: the latest)
+// and its version number.
+func (n *Node) PipelineGraph(name string, version int) (*dag.Pipeline, int, error) {
 	pv, err := n.store.Pipeline(name, version)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return n.specs.get(pv.Name, pv.Version)
+	p, err := n.specs.get(pv.Name, pv.Version)
+	return p, pv.Version, err
 }
 
 // Run reads a run from the local replica.

@@ -39,12 +39,28 @@ tasks:
 	if n := strings.Count(s, `class="edge"`); n != 4 {
 		t.Fatalf("%d arrows, want 4", n)
 	}
-	for _, want := range []string{`data-task="load" data-status="succeeded"`, `data-task="fit-1" data-status="failed"`, ">train<", "#ffcdd2"} {
+	for _, want := range []string{`data-task="load" data-status="succeeded"`, `data-task="fit-1" data-status="failed"`, ">train<", "#ffcdd2", "<style>"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("SVG lacks %s", want)
 		}
 	}
 	if strings.Contains(s, `data-task="split" data-status`) {
 		t.Error("a task without a state got one")
+	}
+}
+
+// A layout marked with one run's states, then another's, shows only the
+// second's.
+func TestMarkReplacesStates(t *testing.T) {
+	p, _ := dag.Parse([]byte("name: v\ntasks:\n  - {name: a, op: x}\n  - {name: b, op: y, needs: [a]}\n"), nil)
+	layout, err := Layout(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := Mark(layout, map[string]dag.TaskStatus{"a": dag.TaskFailed})
+	second := string(Mark(first, map[string]dag.TaskStatus{"a": dag.TaskSucceeded}))
+	if strings.Contains(second, `data-task="a" data-status="failed"`) || !strings.Contains(second, `data-task="a" data-status="succeeded"`) ||
+		strings.Count(second, `data-task="a"`) != 1 || strings.Count(second, "<style>") != 1 {
+		t.Fatalf("marked twice: %s", second)
 	}
 }
