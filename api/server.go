@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -73,6 +74,7 @@ func New(backend Backend, cfg Config) *Server {
 var errNotFound = errors.New("not found")
 
 func (s *Server) routes() {
+	s.uiRoutes()
 	v1 := s.engine.Group("/api/v1")
 	// Health stays open: load balancers and liveness probes call it.
 	s.handle(v1, "GET", "/health", auth.RoleNone, s.health)
@@ -127,7 +129,7 @@ func (s *Server) Routes() []Route { return s.table }
 
 // handle registers a route behind the token check for role.
 func (s *Server) handle(g *gin.RouterGroup, method, path string, role auth.Role, h gin.HandlerFunc) {
-	s.table = append(s.table, Route{Method: method, Path: g.BasePath() + path, Role: role})
+	s.table = append(s.table, Route{Method: method, Path: strings.TrimSuffix(g.BasePath(), "/") + path, Role: role})
 	g.Handle(method, path, s.require(role), s.consistentReads, h)
 }
 

@@ -1,0 +1,32 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The UI is served from the binary: / goes to it, every /ui/ path gets
+// the page, the static files their types, and nothing else leaks out.
+func TestUIIsServed(t *testing.T) {
+	s, _ := newTestServer()
+	if rec := do(s, "GET", "/", ""); rec.Code != http.StatusFound || rec.Header().Get("Location") != "/ui/" {
+		t.Fatalf("/: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	for _, p := range []string{"/ui/", "/ui/runs/r1", "/ui/cluster", "/ui/compare?runs=a,b"} {
+		rec := do(s, "GET", p, "")
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `<script src="/ui/static/app.js">`) {
+			t.Fatalf("%s: %d %.100s", p, rec.Code, rec.Body.String())
+		}
+	}
+	for p, ctype := range map[string]string{"/ui/static/app.js": "text/javascript", "/ui/static/style.css": "text/css"} {
+		if rec := do(s, "GET", p, ""); rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) {
+			t.Fatalf("%s: %d %s", p, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+	for _, p := range []string{"/ui/static/nope.js", "/ui/static/../ui.go", "/ui/static/"} {
+		if rec := do(s, "GET", p, ""); rec.Code != http.StatusNotFound {
+			t.Fatalf("%s: %d", p, rec.Code)
+		}
+	}
+}
