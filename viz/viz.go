@@ -71,9 +71,11 @@ func Layout(ctx context.Context, p *dag.Pipeline) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
+			label := ""
 			if need.Output != dag.DefaultOutput {
-				e.SetLabel(need.Output)
+				label = need.Output
 			}
+			e.SetLabel(label)
 		}
 	}
 	var buf bytes.Buffer
