@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -145,53 +144,9 @@ func runWriteParquet(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	real, err := resolvePath(env, path)
-	if err != nil {
-		return err
-	}
-	if st, err := os.Stat(real); err == nil && st.IsDir() {
-		return fmt.Errorf("write_parquet %s: it is a directory", path)
-	}
-	rr, err := input(env, 0)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
-	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
-		return fmt.Errorf("write_parquet %s: %w", path, unwrapPathError(err))
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write_parquet %s: %w", path, unwrapPathError(err))
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	rows, err := writeParquet(ctx, env, rr, tmp)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("write_parquet %s: %w", path, err)
-	}
-	st, err := tmp.Stat()
-	if err == nil {
-		err = tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), real)
-	}
-	if err != nil {
-		return fmt.Errorf("write_parquet %s: %w", path, unwrapPathError(err))
-	}
-	committed = true
-	logf(env, "write_parquet %s: %d rows, %d bytes", path, rows, st.Size())
-	metric(env, "rows", rows)
-	return writeOneRow(env, writeParquetSchema, real, rows, st.Size())
+	return writeInput(ctx, env, "write_parquet", path, writeParquetSchema, func(rr array.RecordReader, f *os.File) (int64, error) {
+		return writeParquet(ctx, env, rr, f)
+	})
 }
 
 // writeParquet streams rr into f and syncs it; it does not close f.

@@ -6,7 +6,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -64,53 +63,9 @@ func runWriteCSV(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	real, err := resolvePath(env, path)
-	if err != nil {
-		return err
-	}
-	if st, err := os.Stat(real); err == nil && st.IsDir() {
-		return fmt.Errorf("write_csv %s: it is a directory", path)
-	}
-	rr, err := input(env, 0)
-	if err != nil {
-		return err
-	}
-	defer rr.Release()
-	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
-		return fmt.Errorf("write_csv %s: %w", path, unwrapPathError(err))
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write_csv %s: %w", path, unwrapPathError(err))
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	rows, err := writeCSV(ctx, rr, tmp, comma, header)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("write_csv %s: %w", path, err)
-	}
-	st, err := tmp.Stat()
-	if err == nil {
-		err = tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), real)
-	}
-	if err != nil {
-		return fmt.Errorf("write_csv %s: %w", path, unwrapPathError(err))
-	}
-	committed = true
-	logf(env, "write_csv %s: %d rows, %d bytes", path, rows, st.Size())
-	metric(env, "rows", rows)
-	return writeOneRow(env, writeCSVSchema, real, rows, st.Size())
+	return writeInput(ctx, env, "write_csv", path, writeCSVSchema, func(rr array.RecordReader, f *os.File) (int64, error) {
+		return writeCSV(ctx, rr, f, comma, header)
+	})
 }
 
 // writeCSV streams rr into f as CSV and syncs it; it does not close f.
