@@ -87,19 +87,28 @@ func runReadCSV(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
+	return readTextFile(ctx, env, "read_csv", path, func(f io.ReadSeeker, open func(*arrow.Schema) (RecordWriter, error)) (int64, int, error) {
+		return readCSVFile(ctx, env, f, opts, open)
+	})
+}
+
+// readTextFile opens path under the data roots and reads it, as op, with
+// read, into the task's output; it logs and records the rows read.
+func readTextFile(ctx context.Context, env *Env, op, path string,
+	read func(f io.ReadSeeker, open func(*arrow.Schema) (RecordWriter, error)) (rows int64, cols int, err error)) error {
 	f, _, err := openInRoots(env, path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rows, cols, err := readCSVFile(ctx, env, f, opts, func(schema *arrow.Schema) (RecordWriter, error) { return output(env, schema) })
+	rows, cols, err := read(f, func(schema *arrow.Schema) (RecordWriter, error) { return output(env, schema) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("read_csv %s: %w", path, err)
+		return fmt.Errorf("%s %s: %w", op, path, err)
 	}
-	logf(env, "read_csv %s: %d rows, %d columns", path, rows, cols)
+	logf(env, "%s %s: %d rows, %d columns", op, path, rows, cols)
 	metric(env, "rows", rows)
 	return nil
 }

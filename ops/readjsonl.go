@@ -67,21 +67,9 @@ func runReadJSONL(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	f, _, err := openInRoots(env, path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	rows, cols, err := readJSONLData(ctx, env, f, opts, func(s *arrow.Schema) (RecordWriter, error) { return output(env, s) })
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("read_jsonl %s: %w", path, err)
-	}
-	logf(env, "read_jsonl %s: %d rows, %d columns", path, rows, cols)
-	metric(env, "rows", rows)
-	return nil
+	return readTextFile(ctx, env, "read_jsonl", path, func(f io.ReadSeeker, open func(*arrow.Schema) (RecordWriter, error)) (int64, int, error) {
+		return readJSONLData(ctx, env, f, opts, open)
+	})
 }
 
 // readJSONLData infers the columns of JSON lines from the first
