@@ -60,6 +60,7 @@ func (f *fakeBackend) ReadBarrier(context.Context) error {
 	return f.barrierErr
 }
 func (f *fakeBackend) CancelRun(context.Context, string, string) error { return nil }
+func (f *fakeBackend) RetryRun(context.Context, string) error          { return nil }
 func (f *fakeBackend) Run(id string) (*dag.Run, error) {
 	if r, ok := f.runs[id]; ok {
 		return r, nil

@@ -46,6 +46,9 @@ type Backend interface {
 	DeleteRun(ctx context.Context, id string) error
 	// CancelRun cancels a run that has not finished.
 	CancelRun(ctx context.Context, id, reason string) error
+	// RetryRun runs a failed or cancelled run's unsucceeded tasks, and
+	// what is downstream of them, again.
+	RetryRun(ctx context.Context, id string) error
 
 	// ReadBarrier waits until the local replica has applied every write
 	// the leader had committed when it was called (?consistent=true).

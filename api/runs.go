@@ -91,6 +91,22 @@ func (s *Server) cancelRun(c *gin.Context) {
 	c.JSON(http.StatusOK, hideInline(run))
 }
 
+// retryRun runs a failed or cancelled run again from where it failed and
+// returns the reopened run.
+func (s *Server) retryRun(c *gin.Context) {
+	id := c.Param("id")
+	if err := s.backend.RetryRun(c.Request.Context(), id); err != nil {
+		fail(c, err)
+		return
+	}
+	run, err := s.backend.Run(id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, hideInline(run))
+}
+
 // sseKeepAlive is how often an idle event stream sends a comment so
 // proxies keep it open.
 const sseKeepAlive = 15 * time.Second

@@ -93,6 +93,7 @@ func (s *Server) routes() {
 	s.handle(v1, "GET", "/runs/:id", auth.RoleRead, s.getRun)
 	s.handle(v1, "GET", "/runs/:id/dag.svg", auth.RoleRead, s.runSVG)
 	s.handle(v1, "POST", "/runs/:id/cancel", auth.RoleSubmit, s.cancelRun)
+	s.handle(v1, "POST", "/runs/:id/retry", auth.RoleSubmit, s.retryRun)
 	s.handle(v1, "DELETE", "/runs/:id", auth.RoleAdmin, s.deleteRun)
 	s.handle(v1, "PUT", "/runs/:id/tags", auth.RoleSubmit, s.setTags)
 	s.handle(v1, "GET", "/compare", auth.RoleRead, s.compare)

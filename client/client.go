@@ -252,6 +252,13 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (*dag.Run, error
 	return &r, c.sendJSON(ctx, http.MethodPost, "/api/v1/runs/"+url.PathEscape(id)+"/cancel", map[string]string{"reason": reason}, &r)
 }
 
+// Retry runs a failed or cancelled run again from where it failed: its
+// tasks that did not succeed and everything downstream of them.
+func (c *Client) Retry(ctx context.Context, id string) (*dag.Run, error) {
+	var r dag.Run
+	return &r, c.sendJSON(ctx, http.MethodPost, "/api/v1/runs/"+url.PathEscape(id)+"/retry", struct{}{}, &r)
+}
+
 // Watch follows a run's events and calls fn with each new state of the
 // run until the run ends, fn returns an error, or ctx is done.
 func (c *Client) Watch(ctx context.Context, id string, fn func(*dag.Run) error) error {

@@ -46,6 +46,8 @@ const (
 	TypeDeleteRun CommandType = 11
 	// TypeSetTags is the type of SetTags.
 	TypeSetTags CommandType = 12
+	// TypeRetryRun is the type of RetryRun.
+	TypeRetryRun CommandType = 13
 )
 
 // String names the type for logs.
@@ -75,6 +77,8 @@ func (t CommandType) String() string {
 		return "delete_run"
 	case TypeSetTags:
 		return "set_tags"
+	case TypeRetryRun:
+		return "retry_run"
 	}
 	return fmt.Sprintf("command_%d", byte(t))
 }
@@ -300,6 +304,8 @@ func Decode(b []byte) (Command, error) {
 		cmd = &DeleteRun{}
 	case TypeSetTags:
 		cmd = &SetTags{}
+	case TypeRetryRun:
+		cmd = &RetryRun{}
 	default:
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], ErrUnknownCommand)
 	}

@@ -27,6 +27,7 @@ func sampleCommands() []Command {
 		}},
 		&CancelRun{RunID: "r", Reason: "user", At: t0},
 		&FailRun{RunID: "r", Reason: "broken", At: t0},
+		&RetryRun{RunID: "r", Budget: map[string]int{"a": 3}},
 	}
 }
 

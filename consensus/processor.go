@@ -53,6 +53,8 @@ func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
 		return p.deleteRun(tx, c)
 	case *SetTags:
 		return p.setTags(tx, c)
+	case *RetryRun:
+		return p.retryRun(tx, c)
 	}
 	return nil, fmt.Errorf("apply %T: %w", cmd, ErrUnknownCommand)
 }

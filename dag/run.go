@@ -82,6 +82,8 @@ type Run struct {
 	StartedAt   *time.Time        `json:"started_at,omitempty"`
 	FinishedAt  *time.Time        `json:"finished_at,omitempty"`
 	Tasks       []TaskRun         `json:"tasks"`
+	// Retries counts how often the run was retried (see Retry).
+	Retries int `json:"retries,omitempty"`
 
 	// index maps task names to positions in Tasks, built on first use.
 	index map[string]int

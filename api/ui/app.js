@@ -150,7 +150,10 @@ async function comparePage() {
     table(["", ...c.runs.map(r => r.id)], [...rowsOf(c.params), ...rowsOf(c.metrics)]));
 }
 
+// route draws the page the address names. When the page has drawn,
+// main carries data-ready, for tests and tooling to wait on.
 async function route() {
+  main.removeAttribute("data-ready");
   const path = location.pathname.replace(/\/+$/, "");
   const m = path.match(/^\/ui\/(runs|pipelines)\/([^/]+)$/);
   try {
@@ -163,6 +166,7 @@ async function route() {
   } catch (err) {
     fail(err);
   }
+  main.setAttribute("data-ready", "1");
 }
 
 document.getElementById("token").addEventListener("click", () => {

@@ -291,6 +291,47 @@ func newCancelCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+func newRetryCmd(g *globals) *cobra.Command {
+	var wait bool
+	cmd := &cobra.Command{
+		Use:   "retry RUN_ID",
+		Short: "Run a failed or cancelled run again from where it failed",
+		Long: "Run a failed or cancelled run again: the tasks that did not succeed and every task\n" +
+			"downstream of them run again, each with the retries its spec gives; tasks that\n" +
+			"succeeded keep their outputs and do not run again.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := g.client()
+			run, err := c.Retry(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if !wait {
+				if g.json {
+					return printJSON(g.stdout, run)
+				}
+				fmt.Fprintf(g.stdout, "run %s: %s (retry %d)\n", run.ID, run.Status, run.Retries)
+				return nil
+			}
+			out := g.stdout
+			if g.json {
+				out = g.stderr
+			}
+			p := newProgress(out)
+			if err := c.Watch(cmd.Context(), run.ID, func(r *dag.Run) error { p.update(r); return nil }); err != nil {
+				return fmt.Errorf("follow run %s: %w", run.ID, err)
+			}
+			if run, err = c.Run(cmd.Context(), run.ID); err != nil {
+				return err
+			}
+			p.summary(run)
+			return finish(g, run)
+		},
+	}
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow the run until it ends; exit 1 unless it succeeded")
+	return cmd
+}
+
 // flightOutput writes an output read with Arrow Flight DoGet from the
 // node's Flight server, encoded as format, and returns the output's row
 // count. done is false, with why, when nothing was written because the

@@ -69,6 +69,7 @@ func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
 		newUploadCmd(g),
 		newDatasetsCmd(g),
 		newCancelCmd(g),
+		newRetryCmd(g),
 		newValidateCmd(g),
 		newMembersCmd(g),
 		newModelsCmd(g),
