@@ -61,7 +61,15 @@ func (s *Server) getPipeline(c *gin.Context) {
 	for i, v := range versions {
 		infos[i] = versionInfo{Version: v.Version, Digest: v.Digest, CreatedAt: v.CreatedAt}
 	}
-	c.JSON(http.StatusOK, gin.H{"pipeline": pv, "versions": infos})
+	// The parsed graph, for the UI to show a task's op, params and
+	// command; a version that no longer parses still shows its source.
+	resp := gin.H{"pipeline": pv, "versions": infos}
+	if graph, _, err := s.backend.PipelineGraph(name, pv.Version); err == nil {
+		resp["tasks"], resp["params"] = graph.Tasks, graph.Params
+	} else {
+		resp["parse_error"] = err.Error()
+	}
+	c.JSON(http.StatusOK, resp)
 }
 
 // submitRequest is the body of both submission routes.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -22,6 +23,17 @@ func TestUIIsServed(t *testing.T) {
 	for p, ctype := range map[string]string{"/ui/static/app.js": "text/javascript", "/ui/static/style.css": "text/css"} {
 		if rec := do(s, "GET", p, ""); rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) {
 			t.Fatalf("%s: %d %s", p, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+	// Every script and stylesheet the page names is served.
+	page := do(s, "GET", "/ui/", "").Body.String()
+	refs := regexp.MustCompile(`(?:src|href)="(/ui/static/[^"]+)"`).FindAllStringSubmatch(page, -1)
+	if len(refs) < 5 {
+		t.Fatalf("the page names %d static files: %v", len(refs), refs)
+	}
+	for _, m := range refs {
+		if rec := do(s, "GET", m[1], ""); rec.Code != http.StatusOK || rec.Body.Len() == 0 {
+			t.Errorf("%s: %d, %d bytes", m[1], rec.Code, rec.Body.Len())
 		}
 	}
 	for _, p := range []string{"/ui/static/nope.js", "/ui/static/../ui.go", "/ui/static/"} {
