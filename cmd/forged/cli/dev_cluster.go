@@ -28,8 +28,16 @@ func runDevCluster(ctx context.Context, g *globals, base node.Config, n int, run
 		}
 		defer os.RemoveAll(root)
 	}
-	firstGossip, err := node.FreeLoopbackAddr()
-	if err != nil {
+	// With a kept data dir and a fixed API port, the nodes get fixed
+	// Raft, gossip and Flight ports too (100, 200 and 300 above their API
+	// ports): the Raft configuration in the data dir names those
+	// addresses, so a restart must find the nodes where they were.
+	fixed := base.DataDir != "" && port != 0
+	at := func(offset, i int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port+offset+i)) }
+	firstGossip := ""
+	if fixed {
+		firstGossip = at(200, 0)
+	} else if firstGossip, err = node.FreeLoopbackAddr(); err != nil {
 		return err
 	}
 	cfgs := make([]node.Config, n)
@@ -42,6 +50,9 @@ func runDevCluster(ctx context.Context, g *globals, base node.Config, n int, run
 		cfg.RaftAddr = "127.0.0.1:0"
 		cfg.GossipAddr = "127.0.0.1:0"
 		cfg.FlightAddr = "127.0.0.1:0"
+		if fixed {
+			cfg.RaftAddr, cfg.GossipAddr, cfg.FlightAddr = at(100, i), at(200, i), at(300, i)
+		}
 		if port != 0 {
 			cfg.HTTPAddr = net.JoinHostPort(host, strconv.Itoa(port+i))
 		}
