@@ -182,6 +182,11 @@ function gantt(bars, onClick) {
     svg("title", {}, `${b.task} #${b.attempt} on ${b.lane}: ${b.status}, ${fmtDuration((b.end - b.start) / 1000)}`));
     if (onClick) r.addEventListener("click", () => onClick(b.task));
     g.append(r);
+    // The task's name inside its bar, where it fits.
+    const w = x(b.end) - x(b.start);
+    if (depth === 1 && w > 7 * b.task.length + 10) {
+      g.append(svg("text", { x: x(b.start) + 5, y: yy + h / 2 + 4, class: "bar-label", "pointer-events": "none" }, b.task));
+    }
   }
   return g;
 }
