@@ -27,8 +27,9 @@ function tickLabel(v) {
 }
 
 // barChart draws bars per label: one series, or several stacked.
-// opts: {labels, series: [{name, color, values}], height, title, highlight}
-// where highlight is the index of a bar to outline (the best run, say).
+// opts: {labels, series: [{name, color, colors, values}], height, title,
+// highlight} where colors, when given, colour each bar of a series, and
+// highlight is the index of a bar to outline (the best run, say).
 function barChart(opts) {
   const W = 560, H = opts.height || 220, L = 48, R = 12, T = opts.title ? 26 : 10, B = 46;
   const n = opts.labels.length;
@@ -53,7 +54,7 @@ function barChart(opts) {
       if (!v) return;
       const top = v >= 0 ? base + v : base, bottom = v >= 0 ? base : base + v;
       const r = svg("rect", {
-        x, width: bw, y: y(top), height: Math.max(1, y(bottom) - y(top)), fill: se.color || seriesColor(si),
+        x, width: bw, y: y(top), height: Math.max(1, y(bottom) - y(top)), fill: (se.colors && se.colors[i]) || se.color || seriesColor(si),
         class: opts.highlight === i ? "bar best-bar" : "bar", "data-bar": label,
       }, svg("title", {}, `${label} · ${se.name}: ${fmtValue(se.values[i])}`));
       g.append(r);
@@ -107,7 +108,7 @@ function lineChart(opts) {
 // dims: [{name, values: [per run]}]; numbers get a linear axis, anything
 // else a categorical one. runs: [names]; best: index of a run to stress.
 function parallelCoords(dims, runs, best) {
-  const W = Math.max(900, 180 * dims.length), H = 320, T = 34, B = 30, L = 90, R = 90;
+  const W = Math.max(900, 180 * dims.length), H = 260, T = 34, B = 24, L = 110, R = 110;
   const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart parcoords", role: "img", "aria-label": "parallel coordinates" });
   const ax = i => L + (W - L - R) * (dims.length === 1 ? 0.5 : i / (dims.length - 1));
   const scales = dims.map(d => {

@@ -47,6 +47,9 @@ async function runPage(id) {
     render();
     panel.scrollIntoView({ block: "nearest" });
   };
+  // The shapes by task name, found once: a big run changes often.
+  const shapes = new Map([...dag.querySelectorAll("g[data-task]")].map(g => [g.getAttribute("data-task"), g]));
+  const rowOf = new Map();
   dag.addEventListener("click", e => {
     const g = e.target.closest("g[data-task]");
     if (g) pick(g.getAttribute("data-task"));
@@ -84,22 +87,47 @@ async function runPage(id) {
       link("/ui/runs?pipeline=" + encodeURIComponent(run.pipeline), "other runs of " + run.pipeline));
 
     for (const t of run.tasks) {
-      const g = dag.querySelector('g[data-task="' + CSS.escape(t.name) + '"]');
+      const g = shapes.get(t.name);
       if (g) {
-        g.setAttribute("data-status", t.status);
+        if (g.getAttribute("data-status") !== t.status) g.setAttribute("data-status", t.status);
         g.classList.toggle("selected", t.name === selected);
       }
     }
     const bars = attemptBars(run);
     fill(timeline, bars.length ? gantt(bars, pick) : el("p", { class: "muted" }, "No attempt has started yet."));
-    fill(rows, ...run.tasks.map(t => el("tr", { "data-task-row": t.name, class: t.name === selected ? "selected" : "", onclick: () => pick(t.name) },
-      el("td", {}, t.name), el("td", {}, badge(t.status)), el("td", {}, t.node || ""),
-      el("td", {}, t.attempt + "/" + t.max_attempts),
-      el("td", {}, t.started_at ? fmtDuration(seconds(t.started_at, t.finished_at)) : ""),
-      el("td", {}, (t.outputs || []).map(o => o.name + ": " + o.rows + " rows").join(", ")),
-      el("td", { class: "error-cell" }, t.error ? t.error.split("\n")[0] : ""))));
+    // Rows are rebuilt only for tasks that changed (or run, for their
+    // duration), so that a big run's page keeps up.
+    const kept = run.tasks.map(t => {
+      const key = [t.status, t.node, t.attempt, t.max_attempts, t.finished_at, (t.outputs || []).length, t.error, t.name === selected].join("|");
+      const had = rowOf.get(t.name);
+      if (had && had.key === key && t.status !== "running") return had.tr;
+      const tr = el("tr", { "data-task-row": t.name, class: t.name === selected ? "selected" : "", onclick: () => pick(t.name) },
+        el("td", {}, t.name), el("td", {}, badge(t.status)), el("td", {}, t.node || ""),
+        el("td", {}, t.attempt + "/" + t.max_attempts),
+        el("td", {}, t.started_at ? fmtDuration(seconds(t.started_at, t.finished_at)) : ""),
+        el("td", {}, (t.outputs || []).map(o => o.name + ": " + o.rows + " rows").join(", ")),
+        el("td", { class: "error-cell" }, t.error ? t.error.split("\n")[0] : ""));
+      if (had) had.tr.replaceWith(tr);
+      rowOf.set(t.name, { key, tr });
+      return tr;
+    });
+    if (rows.childElementCount !== kept.length) fill(rows, kept);
     renderPanel();
   }
+
+  // schedule draws the latest state once per animation frame, however
+  // many events arrived since the last.
+  let pending = null;
+  const schedule = raw => {
+    const first = pending === null;
+    pending = raw;
+    if (!first) return;
+    requestAnimationFrame(() => {
+      run = typeof pending === "string" ? JSON.parse(pending) : pending;
+      pending = null;
+      render();
+    });
+  };
 
   // renderPanel redraws the task panel when its task changed state; an
   // unchanged task keeps its panel, and its log stream, as they are.
@@ -122,7 +150,7 @@ async function runPage(id) {
       // The node sends the run at every change.
       const es = new EventSource("/api/v1/runs/" + encodeURIComponent(id) + "/events");
       live = es;
-      es.addEventListener("run", e => { run = JSON.parse(e.data); render(); });
+      es.addEventListener("run", e => schedule(e.data));
       es.addEventListener("end", () => { es.close(); live = null; });
       return;
     }
@@ -184,7 +212,7 @@ function taskPanel(run, t, signal) {
     const schema = o.schema || [];
     if (o.preview && o.preview.rows.length) {
       parts.push(el("div", { class: "scroll" }, table(schema.map(f => el("span", {}, f.name, el("small", {}, " " + f.type + (f.nullable ? "?" : "")))),
-        o.preview.rows.map(row => el("tr", {}, row.map(v => el("td", {}, v === null ? el("i", { class: "muted" }, "null") : String(v))))), { class: "preview" })),
+        o.preview.rows.map(row => el("tr", {}, row.map(v => el("td", {}, v === null ? el("i", { class: "muted" }, "null") : fmtValue(v))))), { class: "preview" })),
       o.preview.truncated || o.rows > o.preview.rows.length ? el("p", { class: "muted" }, "First " + o.preview.rows.length + " of " + o.rows + " rows.") : null);
     } else {
       parts.push(el("p", { class: "muted" }, "Schema: " + schema.map(f => f.name + " " + f.type).join(", ")));

@@ -57,7 +57,7 @@ async function runsPage() {
     const counts = runStatuses.map(s => shown.filter(r => r.status === s).length);
     fill(charts,
       el("figure", {}, perDay.labels.length ? barChart({ title: "Runs per day", labels: perDay.labels, series: perDay.series }) : el("p", { class: "muted" }, "No runs.")),
-      el("figure", {}, barChart({ title: "Runs by status", labels: runStatuses, series: [{ name: "runs", values: counts }] })));
+      el("figure", {}, barChart({ title: "Runs by status", labels: runStatuses, series: [{ name: "runs", values: counts, colors: runStatuses.map(s => statusColors[s]) }] })));
     fill(body, ...shown.map(r => {
       const box = el("input", { type: "checkbox", "aria-label": "pick " + r.id, onchange: e => {
         if (e.target.checked) picked.add(r.id); else picked.delete(r.id);
