@@ -107,4 +107,7 @@ type Health struct {
 	// FlightAddr is the node's Arrow Flight server (host:port), where
 	// outputs can be read with DoGet.
 	FlightAddr string `json:"flight_addr,omitempty"`
+	// FlightTLS says the Flight server speaks TLS (grpc+tls): dial it
+	// with the cluster's CA.
+	FlightTLS bool `json:"flight_tls,omitempty"`
 }

@@ -24,6 +24,8 @@ type Member struct {
 	// Address is the node's gossip address (host:port).
 	Address  string `json:"address"`
 	HTTPAddr string `json:"http_addr"`
+	// URL is the node's API base URL: https when it serves TLS.
+	URL      string `json:"url,omitempty"`
 	RaftAddr string `json:"raft_addr"`
 	// FlightAddr is the node's Arrow Flight server (host:port).
 	FlightAddr string `json:"flight_addr,omitempty"`

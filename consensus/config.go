@@ -38,6 +38,9 @@ type Config struct {
 	// Timing tunes raft's timeouts and snapshot cadence; zero fields keep
 	// raft's defaults. Tests shorten the timeouts to elect in milliseconds.
 	Timing Timing
+	// TLS, when set, makes the Raft transport speak TLS (see
+	// TransportTLS); nil is plain TCP.
+	TLS *TransportTLS
 }
 
 // Timing holds the raft settings worth tuning per deployment or test. A

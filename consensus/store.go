@@ -137,6 +137,9 @@ func newTransport(cfg Config, rc *raft.Config) (*raft.NetworkTransport, error) {
 		}
 		advertise = a
 	}
+	if cfg.TLS != nil {
+		return newTLSTransport(cfg, advertise, rc)
+	}
 	t, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, transportPool, transportTimeout, rc.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("start raft transport on %s: %w", cfg.BindAddr, err)

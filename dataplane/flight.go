@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/forged-dev/forged/auth"
@@ -63,6 +63,10 @@ type FlightServer struct {
 	src    FlightSource
 	mem    memory.Allocator
 	tokens *auth.Tokens
+	// tlsCfg is the server's TLS config (nil: plain TCP) and peerTLS the
+	// one it dials other nodes with.
+	tlsCfg  *tls.Config
+	peerTLS *tls.Config
 
 	srv  flight.Server
 	addr string
@@ -80,6 +84,15 @@ type FlightServerOptions struct {
 	// only nodes use). The server presents their internal token when it
 	// asks another node about an output.
 	Tokens *auth.Tokens
+	// TLS, when set, serves over TLS with this config. With ClientCAs set,
+	// DoPut (which only nodes call) needs a client certificate verified
+	// against them; set ClientAuth to tls.VerifyClientCertIfGiven so that
+	// readers without one (clients holding a token) still get in while a
+	// certificate that does not verify is refused.
+	TLS *tls.Config
+	// PeerTLS is the TLS config the server dials other nodes' Flight
+	// servers with when it asks them about an output; nil dials plain TCP.
+	PeerTLS *tls.Config
 }
 
 // NewFlightServer serves src on lis until Close.
@@ -88,12 +101,13 @@ func NewFlightServer(src FlightSource, lis net.Listener, opts FlightServerOption
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	s := &FlightServer{src: src, mem: mem, tokens: opts.Tokens, addr: lis.Addr().String(), done: make(chan struct{})}
-	s.srv = flight.NewServerWithMiddleware(nil,
+	s := &FlightServer{src: src, mem: mem, tokens: opts.Tokens, tlsCfg: opts.TLS, peerTLS: opts.PeerTLS,
+		addr: lis.Addr().String(), done: make(chan struct{})}
+	s.srv = flight.NewServerWithMiddleware(nil, append(serverCreds(opts.TLS),
 		grpc.ChainUnaryInterceptor(s.authorizeUnary), grpc.ChainStreamInterceptor(s.authorizeStream),
 		grpc.ForceServerCodecV2(theFlightCodec),
 		grpc.MaxRecvMsgSize(maxFlightMessage), grpc.MaxSendMsgSize(maxFlightMessage),
-		grpc.InitialWindowSize(flightWindow), grpc.InitialConnWindowSize(flightWindow))
+		grpc.InitialWindowSize(flightWindow), grpc.InitialConnWindowSize(flightWindow))...)
 	s.srv.InitListener(lis)
 	s.srv.RegisterFlightService(s)
 	go func() {
@@ -191,7 +205,7 @@ func (s *Store) PutFlight(ctx context.Context, addr string, ref OutputRef) error
 		return err
 	}
 	defer rr.Release()
-	c, err := DialFlight(addr, s.flightToken)
+	c, err := s.dialPeer(addr)
 	if err != nil {
 		return err
 	}
@@ -257,7 +271,7 @@ func (s *FlightServer) info(ctx context.Context, ref OutputRef) (*flight.FlightI
 	} else if !errors.Is(err, ErrOutputNotFound) {
 		return nil, flightError(err)
 	} else {
-		remote, err := remoteInfo(ctx, holders, ref, s.tokens.Internal())
+		remote, err := remoteInfo(ctx, holders, ref, FlightDialOptions{Token: s.tokens.Internal(), TLS: s.peerTLS})
 		if err != nil {
 			return nil, flightError(err)
 		}
@@ -265,7 +279,7 @@ func (s *FlightServer) info(ctx context.Context, ref OutputRef) (*flight.FlightI
 	}
 	locs := make([]*flight.Location, len(holders))
 	for i, h := range holders {
-		locs[i] = &flight.Location{Uri: "grpc+tcp://" + h}
+		locs[i] = &flight.Location{Uri: FlightScheme(s.tlsCfg != nil) + "://" + h}
 	}
 	return &flight.FlightInfo{
 		Schema:           schema,
@@ -277,10 +291,10 @@ func (s *FlightServer) info(ctx context.Context, ref OutputRef) (*flight.FlightI
 }
 
 // remoteInfo asks the first holder that answers for an output's info.
-func remoteInfo(ctx context.Context, holders []string, ref OutputRef, token string) (*flight.FlightInfo, error) {
+func remoteInfo(ctx context.Context, holders []string, ref OutputRef, dial FlightDialOptions) (*flight.FlightInfo, error) {
 	var errs []error
 	for _, h := range holders {
-		c, err := DialFlight(h, token)
+		c, err := DialFlightWith(h, dial)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -329,27 +343,16 @@ func flightError(err error) error {
 
 // DialFlight opens a Flight client to addr (host:port, no TLS) that sends
 // token, when not empty, as a bearer token with every call. The caller
-// closes it.
+// closes it. DialFlightWith dials with TLS.
 func DialFlight(addr, token string) (flight.Client, error) {
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	if token != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearerCredentials(token)))
-	}
-	c, err := flight.NewClientWithMiddleware(addr, nil, nil, append(opts,
-		grpc.WithInitialWindowSize(flightWindow), grpc.WithInitialConnWindowSize(flightWindow),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(theFlightCodec),
-			grpc.MaxCallRecvMsgSize(maxFlightMessage), grpc.MaxCallSendMsgSize(maxFlightMessage)))...)
-	if err != nil {
-		return nil, fmt.Errorf("dial flight %s: %w", addr, err)
-	}
-	return c, nil
+	return DialFlightWith(addr, FlightDialOptions{Token: token})
 }
 
 // FetchFlight copies an output from the Flight server at addr into the
 // store, batch by batch: nothing is held whole in memory. The copy is
 // committed (and visible) only once the whole stream arrived.
 func (s *Store) FetchFlight(ctx context.Context, addr string, ref OutputRef) (dag.OutputMeta, error) {
-	c, err := DialFlight(addr, s.flightToken)
+	c, err := s.dialPeer(addr)
 	if err != nil {
 		return dag.OutputMeta{}, err
 	}

@@ -22,8 +22,12 @@ func flightRole(fullMethod string) auth.Role {
 	return auth.RoleRead
 }
 
-// authorize checks the bearer token in a call's metadata.
+// authorize checks the bearer token in a call's metadata, and for DoPut
+// over TLS the caller's node certificate (see checkPeerCert).
 func (s *FlightServer) authorize(ctx context.Context, fullMethod string) error {
+	if err := s.checkPeerCert(ctx, fullMethod); err != nil {
+		return err
+	}
 	if !s.tokens.Enabled() {
 		return nil
 	}

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,8 +41,10 @@ type Store struct {
 	deferSync bool
 	// flightToken is what FetchFlight and PutFlight present to peers.
 	flightToken string
-	fs          *fsSyncer
-	group       syncGroup
+	// flightTLS is the TLS config FetchFlight and PutFlight dial with.
+	flightTLS *tls.Config
+	fs        *fsSyncer
+	group     syncGroup
 
 	// sidecarMin is the output size above which metadata is cached in a
 	// sidecar (sidecarMinBytes; tests lower it).
@@ -77,6 +80,9 @@ type StoreOptions struct {
 	// FlightToken is the bearer token FetchFlight and PutFlight present
 	// to other nodes' Flight servers; empty sends none.
 	FlightToken string
+	// FlightTLS, when set, is the TLS config FetchFlight and PutFlight
+	// dial other nodes' Flight servers with; nil dials plain TCP.
+	FlightTLS *tls.Config
 }
 
 // DefaultInlineMax is the inline limit nodes use: outputs this small cost
@@ -104,7 +110,7 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
-	s := &Store{dir: abs, mem: mem, sidecarMin: sidecarMinBytes, inlineMax: opts.InlineMax, flightToken: opts.FlightToken}
+	s := &Store{dir: abs, mem: mem, sidecarMin: sidecarMinBytes, inlineMax: opts.InlineMax, flightToken: opts.FlightToken, flightTLS: opts.FlightTLS}
 	if err := s.removeTemps(); err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}

@@ -35,7 +35,7 @@ func (n *Node) startGossip() error {
 		LogOutput:     logOut,
 		Meta: memberMeta{
 			HTTP: n.advertisedHTTP(), Raft: n.store.Addr(), Flight: n.advertised(n.flightLn.Addr().String()), Slots: n.cfg.Slots,
-			Labels: n.cfg.Labels, Version: n.cfg.Version, Expect: n.cfg.BootstrapExpect,
+			Labels: n.cfg.Labels, Version: n.cfg.Version, Expect: n.cfg.BootstrapExpect, TLS: n.tls != nil,
 		},
 	})
 	if err != nil {
@@ -289,7 +289,7 @@ func (n *Node) Cluster() api.ClusterInfo {
 			role = "none"
 		}
 		info.Members = append(info.Members, api.Member{
-			Name: m.Name, Address: m.Addr, HTTPAddr: m.Meta.HTTP, RaftAddr: m.Meta.Raft, FlightAddr: m.Meta.Flight,
+			Name: m.Name, Address: m.Addr, HTTPAddr: m.Meta.HTTP, URL: m.Meta.url(), RaftAddr: m.Meta.Raft, FlightAddr: m.Meta.Flight,
 			Status: string(m.Status), Role: role, Slots: m.Meta.Slots, Running: running[m.Name],
 			Labels: m.Meta.Labels, Version: m.Meta.Version,
 		})

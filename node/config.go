@@ -70,8 +70,20 @@ type Config struct {
 	BootstrapExpect int
 	// Labels describe the node for task constraints ("zone=a").
 	Labels map[string]string
-	// GossipKey, when set, encrypts gossip (16, 24 or 32 bytes, AES).
+	// GossipKey, when set, encrypts and authenticates gossip (16, 24 or
+	// 32 bytes, AES-GCM): nodes without it cannot join or read it.
 	GossipKey []byte
+	// TLSCertFile and TLSKeyFile are the node's PEM certificate and
+	// private key, and TLSCAFile the PEM CA that signed the cluster's
+	// node certificates. Set all three or none. With them the API is
+	// served over HTTPS, Flight and Raft over TLS; nodes present their
+	// certificates to one another and check the other's against the CA:
+	// Raft, the internal routes and Flight DoPut accept only nodes, while
+	// the API's and Flight's other calls accept clients without a
+	// certificate (tokens authenticate them). The certificate must name
+	// the node's advertised host (an IP or DNS SAN) and allow both
+	// serverAuth and clientAuth.
+	TLSCertFile, TLSKeyFile, TLSCAFile string
 	// GossipTiming tunes failure detection.
 	GossipTiming GossipTiming
 	// RaftTiming tunes Raft's timeouts; zero fields take LAN defaults.

@@ -72,10 +72,50 @@ func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bo
 		lastErr = err
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("commit %s: %w", cmd.Type(), lastErr)
+			return nil, n.noLeaderError(cmd, lastErr)
 		case <-time.After(wait):
 		}
 	}
+}
+
+// noLeaderError explains a write that found no leader in time, in words
+// a user can act on: when gossip sees fewer than a majority of the voters
+// alive, it says the cluster lost its quorum and how many voters must
+// come back. The error still wraps consensus.ErrNotLeader (a 503).
+func (n *Node) noLeaderError(cmd consensus.Command, err error) error {
+	alive, voters := n.aliveVoters()
+	if need := voters/2 + 1; voters > 0 && alive < need {
+		return fmt.Errorf("no leader: the cluster has lost its quorum (%d of %d voters alive, %d needed), "+
+			"so it refuses writes until enough voters are back; reads are still served (commit %s: %w)",
+			alive, voters, need, cmd.Type(), err)
+	}
+	return fmt.Errorf("no leader: none was elected or reachable in time, so writes are refused "+
+		"until there is one; reads are still served (commit %s: %w)", cmd.Type(), err)
+}
+
+// aliveVoters counts the voters of the Raft configuration that this node
+// is (when it votes) or that gossip does not find dead or gone.
+func (n *Node) aliveVoters() (alive, voters int) {
+	servers, err := n.store.Configuration()
+	if err != nil {
+		return 0, 0
+	}
+	status := map[string]memberStatus{}
+	if n.gossip != nil {
+		for _, m := range n.gossip.list() {
+			status[m.Name] = m.Status
+		}
+	}
+	for _, s := range servers {
+		if !s.Voter {
+			continue
+		}
+		voters++
+		if st := status[s.ID]; s.ID == n.cfg.Name || st == statusAlive || st == statusSuspect {
+			alive++
+		}
+	}
+	return alive, voters
 }
 
 // forward sends an encoded command to the leader's API.
@@ -88,7 +128,7 @@ func (n *Node) forward(ctx context.Context, body []byte) (*consensus.Result, err
 	if !ok || m.Meta.HTTP == "" {
 		return nil, fmt.Errorf("leader %s has no API address known to gossip: %w", id, consensus.ErrNotLeader)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+m.Meta.HTTP+forwardPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.scheme()+"://"+m.Meta.HTTP+forwardPath, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +207,7 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 	if id == "" || !ok || m.Meta.HTTP == "" {
 		return errNoLeader
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+m.Meta.HTTP+readIndexPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.scheme()+"://"+m.Meta.HTTP+readIndexPath, nil)
 	if err != nil {
 		return err
 	}

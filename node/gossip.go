@@ -30,6 +30,9 @@ type memberMeta struct {
 	// record the departure as a leave, not a failure (memberlist reports
 	// both alike).
 	Leaving bool `json:"lv,omitempty"`
+	// TLS marks a node that serves its API over HTTPS and Flight and
+	// Raft over TLS.
+	TLS bool `json:"t,omitempty"`
 }
 
 // memberStatus is a member's gossip state.
@@ -170,6 +173,10 @@ func startGossip(cfg gossipConfig) (*gossip, error) {
 	mc.DeadNodeReclaimTime = time.Second
 	if len(cfg.Key) > 0 {
 		mc.SecretKey = cfg.Key
+		// Refuse and never send unencrypted messages (memberlist's
+		// defaults, stated here because the key is what keeps
+		// strangers out).
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
 	}
 	mc.Delegate = g
 	mc.Events = g

@@ -39,6 +39,8 @@ type Node struct {
 	httpDone   chan struct{}
 	httpClient *http.Client
 	metrics    *metrics
+	// tls is the node's TLS setup; nil without TLS.
+	tls *nodeTLS
 
 	// fetches makes concurrent readers of one remote output copy it once.
 	fetches keyLocks
@@ -76,7 +78,11 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 			return nil, fmt.Errorf("create %s: %w", dir, err)
 		}
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), httpClient: &http.Client{}}
+	tlsSetup, err := loadTLS(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Name), tls: tlsSetup, httpClient: newPeerHTTPClient(tlsSetup)}
 	n.bgCtx, n.bgCancel = context.WithCancel(context.Background())
 	started := n // the error returns below set n to nil
 	defer func() {
@@ -107,6 +113,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		Bootstrap:     cfg.BootstrapExpect == 1,
 		Logger:        n.log,
 		Timing:        cfg.RaftTiming,
+		TLS:           n.tls.raft(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
@@ -127,11 +134,13 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	// reports a batch of ends); small ones travel inline in the state.
 	n.data, err = dataplane.OpenStoreWith(filepath.Join(cfg.DataDir, "outputs"), dataplane.StoreOptions{
 		Mem: cfg.Mem, DeferSync: true, InlineMax: dataplane.DefaultInlineMax, FlightToken: cfg.Tokens.Internal(),
+		FlightTLS: n.tls.clientConfig(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open output store: %w", err)
 	}
-	n.flight = dataplane.NewFlightServer(flightSource{n}, n.flightLn, dataplane.FlightServerOptions{Mem: cfg.Mem, Tokens: cfg.Tokens})
+	n.flight = dataplane.NewFlightServer(flightSource{n}, n.flightLn, dataplane.FlightServerOptions{Mem: cfg.Mem, Tokens: cfg.Tokens,
+		TLS: n.tls.serverConfig(), PeerTLS: n.tls.clientConfig()})
 	n.specs = newSpecCache(n.store, cfg.Ops)
 	n.metrics = newMetrics(n)
 
@@ -147,8 +156,9 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.httpLn != nil {
 		n.serveHTTP()
 	}
+	n.warnPartialSecurity()
 	n.log.Info("node started", "http", n.httpAddr, "raft", n.store.Addr(), "gossip", n.gossip.Addr(), "flight", n.FlightAddr(),
-		"data_dir", cfg.DataDir, "slots", cfg.Slots)
+		"data_dir", cfg.DataDir, "slots", cfg.Slots, "tls", n.tls.logValue(), "gossip_encryption", len(cfg.GossipKey) > 0)
 	return n, nil
 }
 
@@ -156,15 +166,23 @@ func (n *Node) serveHTTP() {
 	mux := http.NewServeMux()
 	tokens := n.cfg.Tokens
 	for _, r := range n.internalRoutes() {
-		mux.Handle(r.Method+" "+r.Path, tokens.Require(r.Role, r.Handler))
+		h := tokens.Require(r.Role, r.Handler)
+		if n.tls != nil && r.Role == auth.RoleAdmin {
+			h = requirePeerCert(h)
+		}
+		mux.Handle(r.Method+" "+r.Path, h)
 	}
 	mux.Handle("/", api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log, Tokens: tokens}))
-	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: n.tls.serverConfig()}
 	n.httpDone = make(chan struct{})
 	ln := n.httpLn
 	go func() {
 		defer close(n.httpDone)
-		if err := n.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := n.httpServer.Serve
+		if n.tls != nil {
+			serve = func(ln net.Listener) error { return n.httpServer.ServeTLS(ln, "", "") }
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)
 		}
 	}()
@@ -217,12 +235,13 @@ func (n *Node) FlightAddr() string {
 // config asked for port 0; empty without an API.
 func (n *Node) HTTPAddr() string { return n.httpAddr }
 
-// URL is the API's base URL, such as http://127.0.0.1:8080.
+// URL is the API's base URL, such as http://127.0.0.1:8080 (https with
+// TLS).
 func (n *Node) URL() string {
 	if n.httpAddr == "" {
 		return ""
 	}
-	return "http://" + n.httpAddr
+	return n.scheme() + "://" + n.httpAddr
 }
 
 // Name is the node's name in the cluster.

@@ -41,6 +41,7 @@ func (n *Node) Health() api.Health {
 		Slots:        n.cfg.Slots,
 		Running:      n.worker.runningCount(),
 		FlightAddr:   n.advertised(n.FlightAddr()),
+		FlightTLS:    n.tls != nil,
 	}
 }
 

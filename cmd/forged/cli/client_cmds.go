@@ -354,7 +354,7 @@ func flightOutput(ctx context.Context, g *globals, run, task, output, format str
 	if h.FlightAddr == "" {
 		return 0, false, errors.New("the node reports no Flight address"), nil
 	}
-	c, err := dataplane.DialFlight(h.FlightAddr, g.token)
+	c, err := g.dialFlight(h.FlightAddr, h.FlightTLS)
 	if err != nil {
 		return 0, false, err, nil
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"io/fs"
 	"net"
@@ -35,6 +34,8 @@ type nodeFlags struct {
 	bootstrapExpect int
 	labels          []string
 	encrypt         string
+	gossipKeyFile   string
+	tlsCert, tlsKey string
 	slots           int
 	dataRoots       []string
 	retention       time.Duration
@@ -64,6 +65,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, g
 	fl.DurationVar(&f.retention, "output-retention", 0, "delete a run's output files and logs this long after it ended, such as 168h (0: keep them)")
 	fl.IntVar(&f.batchRows, "predict-batch-rows", 256, "most rows of concurrent predict requests scored together (1: no batching)")
 	fl.DurationVar(&f.batchWait, "predict-batch-wait", 0, "how long a predict batch may wait for more requests (0: never; requests that arrive during a scoring form the next batch)")
+	f.registerTLS(fl)
 	fl.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens, one \"TOKEN ROLE\" per line (roles read, submit, admin); without it, env "+auth.EnvTokens+" in the same format; with neither, no token is needed")
 }
 
@@ -101,12 +103,8 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 			cfg.Labels[k] = v
 		}
 	}
-	if f.encrypt != "" {
-		key, err := base64.StdEncoding.DecodeString(f.encrypt)
-		if err != nil {
-			return cfg, fmt.Errorf("--encrypt: not base64: %w", err)
-		}
-		cfg.GossipKey = key
+	if err := f.nodeTLS(g, &cfg); err != nil {
+		return cfg, err
 	}
 	tokens, err := auth.Load(f.tokensFile)
 	if err != nil {
@@ -207,7 +205,7 @@ example pipelines and starts a run of "etl". Stop it with Ctrl-C.`,
 	}
 	f.register(cmd, "127.0.0.1:8080", 0, 0, 0, true)
 	cmd.Flags().BoolVar(&noExample, "no-example", false, "register the examples but start no run")
-	cmd.Flags().IntVar(&nodes, "nodes", 1, "in-process nodes forming one cluster (API ports from --http upward)")
+	cmd.Flags().IntVar(&nodes, "nodes", 1, "in-process nodes forming one cluster (API ports from --http upward; with --data-dir, Raft, gossip and Flight 100, 200 and 300 above them, so that the cluster restarts from it)")
 	return cmd
 }
 

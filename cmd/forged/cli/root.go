@@ -22,9 +22,11 @@ type globals struct {
 	stderr   io.Writer
 	// ops is the operator library of nodes and spec checks.
 	ops *ops.Registry
+	// tls is how clients verify https nodes, and agents their peers.
+	tls tlsFlags
 }
 
-func (g *globals) client() *client.Client { return client.New(g.addr, g.token) }
+func (g *globals) client() *client.Client { return g.apiClient() }
 
 // logger writes the node's logs to stderr as text at the chosen level.
 func (g *globals) logger() *slog.Logger {
@@ -58,6 +60,7 @@ func newRootCmd(stdout, stderr io.Writer, reg *ops.Registry) *cobra.Command {
 	pf.StringVar(&g.token, "token", os.Getenv("FORGED_TOKEN"), "API token (env FORGED_TOKEN)")
 	pf.BoolVar(&g.json, "json", false, "print JSON for scripts instead of tables")
 	pf.StringVar(&g.logLevel, "log-level", "info", "node log level: debug, info, warn, error")
+	g.tls.register(pf)
 	root.AddCommand(
 		newDevCmd(g),
 		newAgentCmd(g),
