@@ -43,6 +43,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		for i := range r.Tasks {
 			for j := range r.Tasks[i].Outputs {
 				r.Tasks[i].Outputs[j].Preview = nil // GET /runs/{id} has them
+				r.Tasks[i].Outputs[j].Stats = nil
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package dag
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -57,6 +58,21 @@ type OutputCompare struct {
 	Rows []int64 `json:"rows"`
 	// SchemaChanged is set when the runs' schemas of it differ.
 	SchemaChanged bool `json:"schema_changed"`
+	// Columns are the output's column stats across the runs, one per
+	// column any run has stats of, in order of first appearance.
+	Columns []ColumnCompare `json:"columns,omitempty"`
+}
+
+// ColumnCompare is one column of an output across the runs.
+type ColumnCompare struct {
+	Name string `json:"name"`
+	// Stats per run; nil where the run has no stats of the column.
+	Stats []*ColumnStats `json:"stats"`
+	// Differs is set when the runs' stats of the column differ. Runs
+	// without stats of the output (it is missing, or was written before
+	// outputs had stats) are left out; a run whose output has stats, but
+	// none of this column, differs.
+	Differs bool `json:"differs"`
 }
 
 // Compare builds the comparison of runs, in the order given.
@@ -67,6 +83,7 @@ func Compare(runs []*Run) Comparison {
 	series := map[string][][]float64{}
 	outputs := map[string]*OutputCompare{}
 	schemas := map[string][][]Field{}
+	columns := map[string]*outputColumns{}
 	for i, r := range runs {
 		s := RunSummary{ID: r.ID, Pipeline: r.Pipeline, Version: r.Version, Status: r.Status}
 		if r.StartedAt != nil && r.FinishedAt != nil {
@@ -100,6 +117,12 @@ func Compare(runs []*Run) Comparison {
 				}
 				oc.Rows[i] = o.Rows
 				schemas[name] = append(schemas[name], o.Schema)
+				if len(o.Stats) > 0 {
+					if columns[name] == nil {
+						columns[name] = &outputColumns{at: map[string]int{}}
+					}
+					columns[name].add(i, len(runs), o.Stats)
+				}
 			}
 		}
 	}
@@ -115,10 +138,73 @@ func Compare(runs []*Run) Comparison {
 				oc.SchemaChanged = true
 			}
 		}
+		if cols := columns[name]; cols != nil {
+			oc.Columns = cols.compare()
+		}
 		c.Outputs = append(c.Outputs, *oc)
 	}
 	sort.Slice(c.Outputs, func(i, j int) bool { return c.Outputs[i].Name < c.Outputs[j].Name })
 	return c
+}
+
+// outputColumns gathers one output's column stats across the runs.
+type outputColumns struct {
+	cols []ColumnCompare
+	at   map[string]int // column name: index in cols
+	// withStats are the runs whose output has stats.
+	withStats []int
+}
+
+func (oc *outputColumns) add(run, runs int, stats []ColumnStats) {
+	oc.withStats = append(oc.withStats, run)
+	// st is a copy per iteration: the comparison does not point into the
+	// runs.
+	for _, st := range stats {
+		k, ok := oc.at[st.Name]
+		if !ok {
+			k = len(oc.cols)
+			oc.at[st.Name] = k
+			oc.cols = append(oc.cols, ColumnCompare{Name: st.Name, Stats: make([]*ColumnStats, runs)})
+		}
+		if oc.cols[k].Stats[run] == nil { // a duplicate name keeps the first
+			oc.cols[k].Stats[run] = &st
+		}
+	}
+}
+
+// compare sets Differs on the columns and returns them.
+func (oc *outputColumns) compare() []ColumnCompare {
+	for k := range oc.cols {
+		col := &oc.cols[k]
+		first := col.Stats[oc.withStats[0]]
+		for _, r := range oc.withStats[1:] {
+			if !sameStats(first, col.Stats[r]) {
+				col.Differs = true
+				break
+			}
+		}
+	}
+	return oc.cols
+}
+
+// sameStats says whether two runs' stats of a column agree: counts,
+// bounds and distinct counts exactly, mean and deviation up to rounding
+// (the same values written in other batches may sum in another order).
+func sameStats(a, b *ColumnStats) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Type == b.Type && a.Count == b.Count && a.Nulls == b.Nulls &&
+		a.Distinct == b.Distinct && a.DistinctCapped == b.DistinctCapped &&
+		sameFloat(a.Min, b.Min, 0) && sameFloat(a.Max, b.Max, 0) &&
+		sameFloat(a.Mean, b.Mean, 1e-9) && sameFloat(a.Std, b.Std, 1e-9)
+}
+
+func sameFloat(a, b *float64, rel float64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b || math.Abs(*a-*b) <= rel*math.Max(math.Abs(*a), math.Abs(*b))
 }
 
 func cell(m map[string][]any, k string, n int) []any {

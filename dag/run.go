@@ -142,6 +142,8 @@ type OutputMeta struct {
 	// Preview holds the output's first rows, so that monitoring can show
 	// them without reading the data.
 	Preview *Preview `json:"preview,omitempty"`
+	// Stats summarise the output's columns (the first StatsColumnsMax).
+	Stats []ColumnStats `json:"stats,omitempty"`
 }
 
 // Preview is the first rows of an output, one value per column of its

@@ -260,6 +260,7 @@ type OutputWriter struct {
 	rows      int64
 	batches   int
 	preview   previewer
+	stats     statsCollector
 	done      bool // committed or aborted
 	meta      *dag.OutputMeta
 	err       error
@@ -285,6 +286,7 @@ func (w *OutputWriter) Write(rec arrow.RecordBatch) error {
 	w.rows += rec.NumRows()
 	w.batches++
 	w.preview.add(rec)
+	w.stats.add(rec)
 	return nil
 }
 
@@ -334,7 +336,7 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 		data := bytes.Clone(w.mem.Bytes())
 		w.mem = nil
 		return dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows,
-			Bytes: int64(len(data)), Inline: data, Preview: w.preview.preview()}, nil
+			Bytes: int64(len(data)), Inline: data, Preview: w.preview.preview(), Stats: w.stats.result(w.schema)}, nil
 	}
 	if err := w.bw.Flush(); err != nil {
 		return dag.OutputMeta{}, err
@@ -364,7 +366,7 @@ func (w *OutputWriter) commit() (dag.OutputMeta, error) {
 	tmp := w.f.Name()
 	w.f = nil
 	meta := dag.OutputMeta{Name: w.ref.Output, Schema: SchemaFields(w.schema), Rows: w.rows, Bytes: st.Size(),
-		Preview: w.preview.preview()}
+		Preview: w.preview.preview(), Stats: w.stats.result(w.schema)}
 	if err := os.Rename(tmp, final); err != nil {
 		os.Remove(tmp)
 		return dag.OutputMeta{}, err

@@ -62,7 +62,7 @@ func (n *Node) storeModel(ctx context.Context, name string, a ops.ModelArtifact,
 		return nil, err
 	}
 	meta.Node = n.cfg.Name
-	meta.Preview = nil
+	meta.Preview, meta.Stats = nil, nil
 	if len(meta.Inline) == 0 {
 		meta.Replicas = n.copyToPeers(ctx, ref, ref.String(), modelReplicas-1, func(node string, err error) {
 			n.log.Warn("copy a model file", "model", name, "to", node, "err", err)

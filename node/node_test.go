@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,6 +117,13 @@ func TestPipelineRunsEndToEndOverHTTP(t *testing.T) {
 	cols := run.Task("cols")
 	if len(cols.Outputs) != 1 || cols.Outputs[0].Name != "out" || cols.Outputs[0].Rows != 3 || len(cols.Outputs[0].Schema) != 2 {
 		t.Fatalf("cols outputs = %+v, want one output 'out' of 3 rows and 2 columns", cols.Outputs)
+	}
+	// The output carries its column stats through the state: amounts 25,
+	// 100 and 20.
+	if st := cols.Outputs[0].Stats; len(st) != 2 || st[0].Name != "order_id" || st[0].Count != 3 || st[1].Name != "amount" ||
+		st[1].Min == nil || *st[1].Min != 20 || st[1].Max == nil || *st[1].Max != 100 ||
+		st[1].Mean == nil || math.Abs(*st[1].Mean-145.0/3) > 1e-9 || st[1].Std == nil || st[1].Nulls != 0 {
+		t.Fatalf("cols stats = %+v", st)
 	}
 
 	var buf bytes.Buffer

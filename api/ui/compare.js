@@ -58,7 +58,8 @@ function columnStats(o, ids) {
     const kinds = ["count", "nulls", "min", "max", "mean", "std", "distinct"].filter(k => col.stats.some(s => s && s[k] != null && (k !== "distinct" || s[k])));
     kinds.forEach((k, i) => rows.push(el("tr", { class: col.differs ? "differs" : "" },
       i === 0 ? el("th", { rowspan: kinds.length, scope: "rowgroup" }, col.name) : null, el("td", { class: "muted" }, k),
-      col.stats.map(s => el("td", {}, stat(s, k) + (k === "distinct" && s && s.distinct_capped ? "+" : ""))))));
+      col.stats.map(s => el("td", k === "distinct" && s && s.distinct_sampled ? { title: "counted over the first values only" } : {},
+        (k === "distinct" && s && s.distinct_sampled ? "≥ " : "") + stat(s, k) + (k === "distinct" && s && s.distinct_capped ? "+" : ""))))));
   }
   return el("details", { class: "stats" }, el("summary", {}, "Column statistics of " + o.name),
     el("div", { class: "scroll" }, table(["Column", "", ...ids], rows)));

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -91,7 +93,118 @@ func printComparison(g *globals, c *dag.Comparison, all bool) error {
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printColumnStats(g, c, all)
+	return nil
+}
+
+// printColumnStats prints a line per output column whose stats differ
+// between the runs (with all, per column with stats): the stats that
+// differ, a value per run, as in
+//
+//	orders.out amount  mean 25.1 | 31  nulls 0 | 3
+//
+// after a title naming the runs in order. It goes after the table, whose
+// column widths such lines would otherwise stretch.
+func printColumnStats(g *globals, c *dag.Comparison, all bool) {
+	titled := false
+	for _, o := range c.Outputs {
+		for _, col := range o.Columns {
+			if !col.Differs && !all {
+				continue
+			}
+			line := columnStatsLine(col)
+			if line == "" {
+				continue
+			}
+			if !titled {
+				ids := make([]string, len(c.Runs))
+				for i, r := range c.Runs {
+					ids[i] = r.ID
+				}
+				fmt.Fprintf(g.stdout, "column stats (%s)\n", strings.Join(ids, " | "))
+				titled = true
+			}
+			fmt.Fprintf(g.stdout, "  %s %s  %s\n", o.Name, col.Name, line)
+		}
+	}
+}
+
+// columnStat is one figure of ColumnStats as text, "" where absent.
+type columnStat struct {
+	name string
+	get  func(*dag.ColumnStats) string
+}
+
+var columnStatList = []columnStat{
+	{"count", func(s *dag.ColumnStats) string { return fmt.Sprint(s.Count) }},
+	{"nulls", func(s *dag.ColumnStats) string { return fmt.Sprint(s.Nulls) }},
+	{"min", func(s *dag.ColumnStats) string { return statNumber(s.Min) }},
+	{"max", func(s *dag.ColumnStats) string { return statNumber(s.Max) }},
+	{"mean", func(s *dag.ColumnStats) string { return statNumber(s.Mean) }},
+	{"std", func(s *dag.ColumnStats) string { return statNumber(s.Std) }},
+	{"distinct", func(s *dag.ColumnStats) string {
+		switch {
+		case s.DistinctCapped:
+			return fmt.Sprintf(">%d", s.Distinct)
+		case s.Distinct > 0:
+			return fmt.Sprint(s.Distinct)
+		}
+		return ""
+	}},
+}
+
+// columnStatsLine is the figures of a column that differ between the
+// runs that have stats of it ("mean 25.1 | 31  nulls 0 | 3"), or all of
+// them when none do (the column is new, say); "-" stands for a run
+// without the figure.
+func columnStatsLine(col dag.ColumnCompare) string {
+	var differing, every []string
+	for _, st := range columnStatList {
+		vals := make([]string, len(col.Stats))
+		present, same, first := false, true, ""
+		for i, s := range col.Stats {
+			vals[i] = "-"
+			if s == nil {
+				continue // runs without the column do not count as differing
+			}
+			if v := st.get(s); v != "" {
+				vals[i] = v
+				present = true
+			}
+			if first == "" {
+				first = vals[i]
+			} else if vals[i] != first {
+				same = false
+			}
+		}
+		if !present {
+			continue
+		}
+		part := st.name + " " + strings.Join(vals, " | ")
+		every = append(every, part)
+		if !same {
+			differing = append(differing, part)
+		}
+	}
+	if len(differing) == 0 {
+		differing = every
+	}
+	return strings.Join(differing, "  ")
+}
+
+// statNumber prints a stat compactly: whole numbers in full, others to
+// four significant digits.
+func statNumber(f *float64) string {
+	if f == nil {
+		return ""
+	}
+	if *f == math.Trunc(*f) && math.Abs(*f) < 1e15 {
+		return strconv.FormatFloat(*f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(*f, 'g', 4, 64)
 }
 
 // submitSweep starts the grid of runs as one experiment; with wait it
