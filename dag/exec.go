@@ -22,7 +22,7 @@ var ExecFormats = []string{"arrow", "parquet", "csv", "jsonl"}
 // execKeys are the task keys of an exec task. They are kept in the task's
 // With under the same names, so `op: exec` with `with: {exec: [...]}` is
 // the same task, and ${params.x} templates work in them as in any with.
-var execKeys = []string{"exec", "script", "interpreter", "format", "env", "workdir"}
+var execKeys = []string{"exec", "script", "interpreter", "format", "env", "workdir", "memory"}
 
 // IsExec reports whether the task runs a command rather than an op.
 func (t *Task) IsExec() bool { return t.Op == ExecOp }
@@ -31,6 +31,9 @@ func (t *Task) IsExec() bool { return t.Op == ExecOp }
 // With, and the task requires a node that allows exec.
 func (sp *specParser) execTask(t *Task, keys []pair, opNode, withNode, task *yaml.Node, path string) *OpSpec {
 	switch {
+	case opNode != nil && onlyMemory(keys):
+		sp.pr.at(field(path, "memory"), keys[0].keyNode, "memory limits exec tasks (exec or script) only; an op runs inside the node")
+		return nil
 	case opNode != nil:
 		sp.pr.at(field(path, keys[0].key), keys[0].keyNode, "a task runs either an op or a command (exec or script), not both")
 		return nil
@@ -119,6 +122,23 @@ func (sp *specParser) checkExec(t *Task, n *yaml.Node, wpath string) {
 			sp.pr.at(field(wpath, "workdir"), n, "must be a directory under a data root")
 		}
 	}
+	if v, ok := w["memory"]; ok {
+		if s, isStr := v.(string); !isStr || !strings.Contains(s, "${") {
+			if _, err := MemoryLimit(v); err != nil {
+				sp.pr.at(field(wpath, "memory"), n, "%v", err)
+			}
+		}
+	}
+}
+
+// onlyMemory reports whether the exec keys of a task are just memory.
+func onlyMemory(keys []pair) bool {
+	for _, k := range keys {
+		if k.key != "memory" {
+			return false
+		}
+	}
+	return true
 }
 
 func validEnvName(s string) bool {

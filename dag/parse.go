@@ -30,7 +30,7 @@ const (
 var (
 	topKeys  = []string{"name", "description", "params", "tasks"}
 	taskKeys = []string{"name", "description", "op", "with", "needs", "outputs", "retries", "retry_backoff", "timeout", "constraints", "replicas", "register",
-		"exec", "script", "interpreter", "format", "env", "workdir"}
+		"exec", "script", "interpreter", "format", "env", "workdir", "memory"}
 )
 
 // Parse parses and validates a pipeline spec in YAML or JSON (JSON is

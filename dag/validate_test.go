@@ -41,7 +41,7 @@ func TestParseErrors(t *testing.T) {
 			{"tasks[0].op", 3, "is required"},
 		}},
 		{"unknown task key", "name: a\ntasks:\n  - name: a\n    op: describe\n    retry: 2\n", []wantErr{
-			{"tasks[0].retry", 5, `unknown key "retry"; did you mean "retries"? (a task may have: name, description, op, with, needs, outputs, retries, retry_backoff, timeout, constraints, replicas, register, exec, script, interpreter, format, env, workdir)`},
+			{"tasks[0].retry", 5, `unknown key "retry"; did you mean "retries"? (a task may have: name, description, op, with, needs, outputs, retries, retry_backoff, timeout, constraints, replicas, register, exec, script, interpreter, format, env, workdir, memory)`},
 		}},
 		{"duplicate task names", "name: a\ntasks:\n  - {name: x, op: describe}\n  - {name: y, op: describe}\n  - {name: x, op: describe}\n", []wantErr{
 			{"tasks[2].name", 5, `duplicate task name "x"; tasks[0] on line 3 already has it`},

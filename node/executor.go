@@ -135,11 +135,11 @@ func (n *Node) runAttempt(ctx context.Context, run *consensus.ActiveRun, key att
 		return dag.TaskResult{Error: context.Cause(ctx).Error()}
 	}
 	if runErr != nil {
-		return dag.TaskResult{Error: runErr.Error()}
+		return dag.TaskResult{Error: n.diskFull(runErr)}
 	}
 	outputs, err := a.commit()
 	if err != nil {
-		return dag.TaskResult{Error: err.Error()}
+		return dag.TaskResult{Error: n.diskFull(err)}
 	}
 	n.replicate(ctx, key.Run, task, outputs, logw)
 	if task.Register != nil {

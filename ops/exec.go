@@ -24,7 +24,7 @@ func execOp() Op {
 			"inputs as files and FORGE_* variables naming them, its outputs, metrics and artifacts; " +
 			"only on nodes started with --enable-exec.",
 		MinInputs: 0, MaxInputs: -1,
-		Optional: []string{"exec", "script", "interpreter", "format", "env", "workdir"},
+		Optional: []string{"exec", "script", "interpreter", "format", "env", "workdir", "memory"},
 	}, Run: runExec}
 }
 
@@ -35,6 +35,9 @@ type execConfig struct {
 	format string
 	env    map[string]string
 	dir    string // where the program starts
+	// memory, when positive, is the program's address-space limit in
+	// bytes (RLIMIT_AS), from the task's memory key.
+	memory int64
 }
 
 // The environment variables a node passes on to its programs: enough to
@@ -80,6 +83,9 @@ func runExec(ctx context.Context, env *Env) error {
 		return err
 	}
 	logf(env, "exec %s (in %s)", strings.Join(quoteArgs(cfg.argv), " "), cfg.dir)
+	if cfg.memory > 0 {
+		logf(env, "memory limit: %s of address space (RLIMIT_AS)", dag.FormatBytes(cfg.memory))
+	}
 	if err := runProgram(ctx, env, cfg, vars); err != nil {
 		return err
 	}
@@ -150,6 +156,13 @@ func execConfigOf(env *Env) (execConfig, error) {
 			}
 			cfg.env[k] = fmt.Sprint(val)
 		}
+	}
+	if v, ok := w["memory"]; ok {
+		limit, err := dag.MemoryLimit(v)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.memory = limit
 	}
 	if len(env.DataRoots) > 0 {
 		cfg.dir = env.DataRoots[0]

@@ -39,3 +39,17 @@ func exitDescription(exit *exec.ExitError) string {
 	}
 	return fmt.Sprintf("the program exited with code %d", exit.ExitCode())
 }
+
+// signalled reports whether the program died of a signal a failed
+// allocation often ends in: SIGSEGV, SIGABRT, SIGBUS or SIGKILL.
+func signalled(exit *exec.ExitError) bool {
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return false
+	}
+	switch ws.Signal() {
+	case syscall.SIGSEGV, syscall.SIGABRT, syscall.SIGBUS, syscall.SIGKILL:
+		return true
+	}
+	return false
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/forged-dev/forged/dag"
 )
 
 // execStopGrace is how long a program has to exit after SIGTERM, on
@@ -43,7 +45,7 @@ func runProgram(ctx context.Context, env *Env, cfg execConfig, vars []string) er
 		return err
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	startErr := cmd.Start()
+	startErr := startProgram(cmd, cfg.memory)
 	outW.Close()
 	errW.Close()
 	if startErr != nil {
@@ -102,11 +104,61 @@ func runProgram(ctx context.Context, env *Env, cfg execConfig, vars []string) er
 	if !errors.As(waitErr, &exit) {
 		return fmt.Errorf("%s: %w", cfg.argv[0], waitErr)
 	}
+	lines := tail.lines()
 	msg := exitDescription(exit)
-	if lines := tail.lines(); len(lines) > 0 {
+	if cfg.memory > 0 {
+		msg += memoryHint(cfg.memory, exit, lines)
+	}
+	msg += diskHint(env.WorkDir, lines)
+	if len(lines) > 0 {
 		msg += "; stderr ends with:\n" + strings.Join(lines, "\n")
 	}
 	return errors.New(msg)
+}
+
+// outOfMemory are what programs print when an allocation fails, lower
+// case: Python, C (strerror of ENOMEM), C++, Go, Java, shells.
+var outOfMemory = []string{"memoryerror", "cannot allocate memory", "out of memory", "bad_alloc",
+	"memory exhausted", "failed to allocate", "allocation failed", "outofmemoryerror", "enomem"}
+
+// memoryHint tells whether a program that failed under a memory limit
+// ran out of it: for sure when its last words say an allocation failed,
+// or it died of a signal a failed allocation often ends in; else it says
+// the limit was there.
+func memoryHint(limit int64, exit *exec.ExitError, lines []string) string {
+	text := strings.ToLower(strings.Join(lines, "\n"))
+	hit := signalled(exit)
+	for _, s := range outOfMemory {
+		hit = hit || strings.Contains(text, s)
+	}
+	if hit {
+		return fmt.Sprintf(" — it hit its memory limit of %s (the task's memory:): an allocation failed; "+
+			"raise the limit or use less memory", dag.FormatBytes(limit))
+	}
+	return fmt.Sprintf(" (it ran under a memory limit of %s, the task's memory:)", dag.FormatBytes(limit))
+}
+
+// diskFullFree is the free space under which a failed program's disk is
+// taken to be full.
+const diskFullFree = 1 << 20
+
+// diskHint names a full disk as the likely cause of a program's failure:
+// its stderr says ENOSPC's "No space left on device", or the file system
+// of its work dir (under the node's data dir) has almost no room left.
+func diskHint(dir string, lines []string) string {
+	said := strings.Contains(strings.ToLower(strings.Join(lines, "\n")), "no space left on device")
+	free, known := uint64(0), false
+	if dir != "" {
+		free, known = FreeBytes(dir)
+	}
+	if !said && (!known || free >= diskFullFree) {
+		return ""
+	}
+	where := ""
+	if known {
+		where = fmt.Sprintf(": the file system of the task's work dir %s has %s free", dir, dag.FormatBytes(int64(free)))
+	}
+	return " — disk full (ENOSPC, no space left on device)" + where
 }
 
 // lineLog writes program output to the task log one whole line at a time,
