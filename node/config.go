@@ -105,7 +105,9 @@ type Config struct {
 	Ops *ops.Registry
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
-	// LeaderTimeout bounds the wait for a Raft leader at start.
+	// LeaderTimeout bounds the wait for a Raft leader at start; 0 is 30
+	// s, and a negative value waits for as long as it takes (a node that
+	// comes back before most of its cluster waits for the others).
 	LeaderTimeout time.Duration
 	// MaxBodyBytes bounds API request bodies.
 	MaxBodyBytes int64
@@ -192,7 +194,7 @@ func (c *Config) Validate() error {
 	if c.Slots <= 0 {
 		c.Slots = runtime.NumCPU()
 	}
-	if c.LeaderTimeout <= 0 {
+	if c.LeaderTimeout == 0 {
 		c.LeaderTimeout = 30 * time.Second
 	}
 	if c.Ops == nil {

@@ -122,9 +122,15 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 
-	waitCtx, cancel := context.WithTimeout(ctx, cfg.LeaderTimeout)
+	waitCtx, cancel := context.WithCancel(ctx)
+	if cfg.LeaderTimeout > 0 {
+		waitCtx, cancel = context.WithTimeout(ctx, cfg.LeaderTimeout)
+	}
 	defer cancel()
-	if err := n.store.WaitForLeader(waitCtx); err != nil {
+	stopNagging := n.nagUntilLeader(waitCtx)
+	err = n.store.WaitForLeader(waitCtx)
+	stopNagging()
+	if err != nil {
 		return nil, fmt.Errorf("wait for raft leader (bootstrap-expect %d, join %v): %w", cfg.BootstrapExpect, cfg.Join, err)
 	}
 	if err := n.store.Barrier(waitCtx); err != nil {
@@ -160,6 +166,39 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.log.Info("node started", "http", n.httpAddr, "raft", n.store.Addr(), "gossip", n.gossip.Addr(), "flight", n.FlightAddr(),
 		"data_dir", cfg.DataDir, "slots", cfg.Slots, "tls", n.tls.logValue(), "gossip_encryption", len(cfg.GossipKey) > 0)
 	return n, nil
+}
+
+// leaderNagEvery is how often a node waiting for a Raft leader at start
+// says so.
+const leaderNagEvery = 10 * time.Second
+
+// nagUntilLeader logs, every leaderNagEvery until the returned func is
+// called or ctx ends, that the node still waits for a leader and which
+// members gossip sees, so that an operator knows what it waits for.
+func (n *Node) nagUntilLeader(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(leaderNagEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				var seen []string
+				if n.gossip != nil {
+					for _, m := range n.gossip.list() {
+						seen = append(seen, m.Name+"="+string(m.Status))
+					}
+				}
+				n.log.Warn("still waiting for a Raft leader: most voters must be up and reachable",
+					"bootstrap_expect", n.cfg.BootstrapExpect, "join", n.cfg.Join, "members", seen)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func (n *Node) serveHTTP() {

@@ -255,6 +255,7 @@ func registerExamples(ctx context.Context, n *node.Node) ([]string, error) {
 func newAgentCmd(g *globals) *cobra.Command {
 	var f nodeFlags
 	var configFile string
+	var leaderTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run a forged node until stopped",
@@ -272,6 +273,10 @@ func newAgentCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cfg.LeaderTimeout = leaderTimeout
+			if leaderTimeout == 0 {
+				cfg.LeaderTimeout = -1 // wait for the rest of the cluster
+			}
 			n, err := node.Open(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -283,6 +288,7 @@ func newAgentCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.register(cmd, "127.0.0.1:8080", 7947, 7946, 7948, false)
+	cmd.Flags().DurationVar(&leaderTimeout, "leader-timeout", 0, "how long to wait at start for a Raft leader before giving up (0: as long as it takes, saying so every 10s; a node back before most of its cluster waits for the rest)")
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML file of settings named like the flags; flags given here win")
 	return cmd
 }
