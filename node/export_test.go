@@ -22,3 +22,9 @@ func AllRoutes(n *Node) []api.Route {
 
 // SweepDeleted runs the sweep for the files of deleted runs now.
 func SweepDeleted(n *Node) (int, error) { return n.sweepDeleted() }
+
+// QuorumLost says whether gossip finds most of n's Raft voters gone.
+func QuorumLost(n *Node) bool { return n.quorumLost() }
+
+// ForwardTimeout is how long a write waits for a leader at most.
+const ForwardTimeout = forwardTimeout

@@ -50,6 +50,7 @@ func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bo
 		return nil, err
 	}
 	var lastErr error = errNoLeader
+	start := time.Now()
 	// Retries are quick and capped low: an election takes well under a
 	// second, and a write should go through as soon as it ends.
 	for wait := 20 * time.Millisecond; ; wait = min(wait*2, 100*time.Millisecond) {
@@ -70,6 +71,12 @@ func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bo
 			return nil, err
 		}
 		lastErr = err
+		// When gossip finds most voters gone, no election can succeed
+		// until they return: say so now rather than at the timeout. The
+		// grace lets an election that is under way finish first.
+		if time.Since(start) > quorumGrace && n.quorumLost() {
+			return nil, n.noLeaderError(cmd, lastErr)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, n.noLeaderError(cmd, lastErr)
@@ -84,13 +91,24 @@ func (n *Node) commit(ctx context.Context, cmd consensus.Command, waitApplied bo
 // come back. The error still wraps consensus.ErrNotLeader (a 503).
 func (n *Node) noLeaderError(cmd consensus.Command, err error) error {
 	alive, voters := n.aliveVoters()
-	if need := voters/2 + 1; voters > 0 && alive < need {
+	if need := voters/2 + 1; n.quorumLost() {
 		return fmt.Errorf("no leader: the cluster has lost its quorum (%d of %d voters alive, %d needed), "+
 			"so it refuses writes until enough voters are back; reads are still served (commit %s: %w)",
 			alive, voters, need, cmd.Type(), err)
 	}
 	return fmt.Errorf("no leader: none was elected or reachable in time, so writes are refused "+
 		"until there is one; reads are still served (commit %s: %w)", cmd.Type(), err)
+}
+
+// quorumGrace is how long a write waits for a leader before it gives up
+// on a cluster whose quorum gossip finds lost.
+const quorumGrace = 2 * time.Second
+
+// quorumLost says whether gossip finds fewer than a majority of the Raft
+// voters alive.
+func (n *Node) quorumLost() bool {
+	alive, voters := n.aliveVoters()
+	return voters > 0 && alive < voters/2+1
 }
 
 // aliveVoters counts the voters of the Raft configuration that this node

@@ -27,11 +27,19 @@ func TestWriteWithoutQuorumSaysSo(t *testing.T) {
 	spec := []byte("name: q\ntasks:\n  - {name: a, op: noop}\n")
 	// Gossip needs a moment to find both dead; until then the message
 	// may only say that no leader was found. Every try is bounded by its
-	// context, the loop by its deadline.
+	// context, the loop by its deadline. Once gossip knows, a write is
+	// refused at once, well before the forwarding timeout, even though
+	// the caller would wait longer.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if node.QuorumLost(survivor) {
+			cancel()
+			ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+		}
+		began := time.Now()
 		_, err := survivor.SubmitSpec(ctx, spec, nil)
+		took := time.Since(began)
 		cancel()
 		if err == nil {
 			t.Fatal("a write was accepted by one voter of three")
@@ -43,6 +51,9 @@ func TestWriteWithoutQuorumSaysSo(t *testing.T) {
 		if strings.Contains(msg, "lost its quorum (1 of 3 voters alive, 2 needed)") {
 			if !strings.Contains(msg, "reads are still served") {
 				t.Fatalf("message: %s", msg)
+			}
+			if node.QuorumLost(survivor) && took >= node.ForwardTimeout {
+				t.Fatalf("the refusal waited %s, the whole forwarding timeout", took)
 			}
 			return
 		}
