@@ -215,6 +215,48 @@ func TestBrowserClickOnAFailedTaskShowsItsError(t *testing.T) {
 
 	b.click(`.dag svg g[data-task="slow_branch"]`)
 	b.waitFor("the panel to show slow_branch", `document.querySelector("#task-panel [data-error]") === null && document.querySelector("#task-panel").textContent.includes("slow_branch")`, 10*time.Second)
+
+	// The timeline has a bar per attempt: start, slow_branch and call_api's
+	// two (publish never ran).
+	if n := b.count(`svg.gantt rect[data-gantt-task]`); n != 4 {
+		t.Fatalf("the timeline has %d bars, want 4", n)
+	}
+	if n := b.count(`svg.gantt rect[data-gantt-task="call_api"][data-status="failed"]`); n != 1 {
+		t.Fatalf("the timeline has %d failed call_api bars, want 1", n)
+	}
+
+	// Retry failed runs call_api (and publish after it) again: its
+	// attempts go on from 3, and the page follows the reopened run until
+	// it fails again.
+	b.click(`#retry`)
+	var again struct {
+		Status  string `json:"status"`
+		Retries int    `json:"retries"`
+		Tasks   []struct {
+			Name    string `json:"name"`
+			Attempt int    `json:"attempt"`
+		} `json:"tasks"`
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		uiAPI(t, a, "GET", "/runs/"+run.ID, "", nil, 200, &again)
+		if again.Retries == 1 && again.Status == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Retry failed: run %s, retries %d", again.Status, again.Retries)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, task := range again.Tasks {
+		if want := map[string]int{"start": 1, "slow_branch": 1, "call_api": 4, "publish": 0}[task.Name]; task.Attempt != want {
+			t.Errorf("after the retry %s is at attempt %d, want %d", task.Name, task.Attempt, want)
+		}
+	}
+	b.waitFor("the page to show the retried run", `document.querySelector(".run-info").textContent.includes("retried 1×") && document.querySelector("#retry") !== null`, 20*time.Second)
+	if n := b.count(`svg.gantt rect[data-gantt-task="call_api"]`); n != 4 {
+		t.Fatalf("after the retry the timeline has %d call_api bars, want 4", n)
+	}
 }
 
 // The compare page highlights, in each metric's row, the cell the API
@@ -314,6 +356,38 @@ func TestBrowserComparePageHighlightsTheBestValue(t *testing.T) {
 	if decided == 0 {
 		t.Fatalf("no metric with a direction differs between the runs with its best past the first run; rows: %+v", metrics)
 	}
+
+	// The charts: a line per run across the params and the chosen
+	// metric, and a bar chart per metric that differs, its best bar
+	// outlined when the metric has a direction.
+	if n := b.count(`#parcoords polyline[data-run]`); n != 3 {
+		t.Fatalf("the parallel-coordinates chart has %d lines, want one per run (3)", n)
+	}
+	differ, withBest := 0, 0
+	for _, m := range cmp.Metrics {
+		if m.Differs && numeric(m.Values) {
+			differ++
+			if m.Best >= 0 {
+				withBest++
+			}
+		}
+	}
+	if n := b.count(`figure[data-metric-chart]`); n != differ {
+		t.Fatalf("%d metric charts, want one per differing numeric metric (%d)", n, differ)
+	}
+	if n := b.count(`figure[data-metric-chart] rect.best-bar`); n != withBest {
+		t.Fatalf("%d best bars, want %d", n, withBest)
+	}
+}
+
+// numeric says whether any of the values is a number.
+func numeric(vals []any) bool {
+	for _, v := range vals {
+		if _, ok := v.(float64); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // The cluster page of every node of a 3-node cluster lists the three

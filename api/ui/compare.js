@@ -33,8 +33,12 @@ function comparisonView(c) {
     parts.push(section("Params against a metric", el("div", { class: "toolbar" }, "Metric ", pick), box));
     draw();
   }
-  if (numeric.length) {
-    parts.push(section("Metrics", el("div", { class: "charts" }, numeric.map(m => el("figure", { "data-metric-chart": m.name },
+  // A chart per metric that differs between the runs (all of them when
+  // none does), those with a direction first.
+  const charted = (numeric.some(m => m.differs) ? numeric.filter(m => m.differs) : numeric)
+    .slice().sort((a, b) => (b.goal ? 1 : 0) - (a.goal ? 1 : 0));
+  if (charted.length) {
+    parts.push(section("Metrics", el("div", { class: "charts" }, charted.map(m => el("figure", { "data-metric-chart": m.name },
       barChart({ title: m.name, labels: ids, series: [{ name: m.name, values: m.values.map(v => typeof v === "number" ? v : 0) }], highlight: m.best, height: 200 }))))));
   }
   if ((c.series || []).length) {
@@ -61,7 +65,9 @@ function columnStats(o, ids) {
       col.stats.map(s => el("td", k === "distinct" && s && s.distinct_sampled ? { title: "counted over the first values only" } : {},
         (k === "distinct" && s && s.distinct_sampled ? "≥ " : "") + stat(s, k) + (k === "distinct" && s && s.distinct_capped ? "+" : ""))))));
   }
-  return el("details", { class: "stats" }, el("summary", {}, "Column statistics of " + o.name),
+  const differs = o.columns.filter(c => c.differs).length;
+  return el("details", { class: "stats", open: differs > 0, "data-stats": o.name },
+    el("summary", {}, "Column statistics of " + o.name + (differs ? " (" + differs + " columns differ)" : "")),
     el("div", { class: "scroll" }, table(["Column", "", ...ids], rows)));
 }
 
