@@ -121,11 +121,15 @@ func TestBrowserRunPageColoursATaskLive(t *testing.T) {
 	a := startAgent(t, t.TempDir(), "--enable-exec")
 	b := newBrowser(t, a)
 	gate := filepath.Join(t.TempDir(), "open")
+	half := filepath.Join(t.TempDir(), "half")
 	uiPutPipeline(t, a, "gated", fmt.Sprintf(`name: gated
 tasks:
   - name: hold
-    description: Runs until the test opens the gate
+    description: Runs until the test opens the gates
     script: |
+      echo "waiting for the first gate"
+      while [ ! -e '%s' ]; do sleep 0.05; done
+      echo "halfway there"
       while [ ! -e '%s' ]; do sleep 0.05; done
       printf 'x\n1\n' > "$FORGE_OUTPUT_OUT"
     format: csv
@@ -133,7 +137,7 @@ tasks:
   - name: after
     op: noop
     needs: [hold]
-`, gate))
+`, half, gate))
 	// The pipeline's page first: it also lays the drawing out, so the
 	// run's page does not wait for that.
 	b.open(a, "/ui/pipelines/gated", pageWait)
@@ -161,6 +165,22 @@ tasks:
 			.observe(document.querySelector(".dag"), {subtree: true, attributes: true, attributeFilter: ["data-status"]});
 		return true;
 	})()`)
+
+	// The running task's panel follows its log: a line the task prints
+	// while it goes on running (so the panel is not redrawn) shows up.
+	b.click(`.dag svg g[data-task="hold"]`)
+	b.waitFor("the log to follow", `document.querySelector("#task-panel .live") !== null && document.querySelector("#task-panel [data-log]").textContent.includes("waiting for the first gate")`, 30*time.Second)
+	evalJS[bool](b, `(document.querySelector("#task-panel [data-log]").dataset.mark = "same", true)`)
+	if err := os.WriteFile(half, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the followed log's next line", `document.querySelector("#task-panel [data-log]").textContent.includes("halfway there")`, 30*time.Second)
+	if !evalJS[bool](b, `document.querySelector("#task-panel [data-log]").dataset.mark === "same"`) {
+		t.Fatal("the log was redrawn, not followed")
+	}
+	if s := uiGetRun(t, a, id).Status; s != "running" {
+		t.Fatalf("run is %s while its log is followed", s)
+	}
 
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
