@@ -80,23 +80,20 @@ func (s *Server) cancelRun(c *gin.Context) {
 		return
 	}
 	id := c.Param("id")
-	if err := s.backend.CancelRun(c.Request.Context(), id, req.Reason); err != nil {
-		fail(c, err)
-		return
-	}
-	run, err := s.backend.Run(id)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, hideInline(run))
+	s.changeRun(c, id, s.backend.CancelRun(c.Request.Context(), id, req.Reason))
 }
 
 // retryRun runs a failed or cancelled run again from where it failed and
 // returns the reopened run.
 func (s *Server) retryRun(c *gin.Context) {
 	id := c.Param("id")
-	if err := s.backend.RetryRun(c.Request.Context(), id); err != nil {
+	s.changeRun(c, id, s.backend.RetryRun(c.Request.Context(), id))
+}
+
+// changeRun answers a change to run id: the error it failed with, or the
+// run as it is now.
+func (s *Server) changeRun(c *gin.Context, id string, err error) {
+	if err != nil {
 		fail(c, err)
 		return
 	}

@@ -47,16 +47,6 @@ func startDev(t *testing.T, args ...string) (stop func()) {
 	return stop
 }
 
-// waitUntilT polls cond until it holds, failing the test after limit.
-func waitUntilT(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(limit); !cond(); time.Sleep(250 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-	}
-}
-
 // A dev cluster kept in a data dir starts again from it: its nodes come
 // back on the same addresses, elect a leader and still know the runs.
 func TestDevClusterRestartsFromItsDataDir(t *testing.T) {
@@ -67,7 +57,7 @@ func TestDevClusterRestartsFromItsDataDir(t *testing.T) {
 
 	stop := startDev(t, args...)
 	var runID string
-	waitUntilT(t, 60*time.Second, "the example run to succeed", func() bool {
+	if !eventually(60*time.Second, func() bool {
 		out, _, code := forged(t, "status", "--addr", addr, "--json")
 		if code != 0 {
 			return false
@@ -80,14 +70,18 @@ func TestDevClusterRestartsFromItsDataDir(t *testing.T) {
 		}
 		runID = st.Runs[0].ID
 		return true
-	})
+	}) {
+		t.Fatal("the example run did not succeed within 60s")
+	}
 	stop()
 
 	startDev(t, append(args, "--no-example")...)
-	waitUntilT(t, 60*time.Second, "the restarted cluster to answer with the old run", func() bool {
+	if !eventually(60*time.Second, func() bool {
 		out, _, code := forged(t, "status", runID, "--addr", addr)
 		return code == 0 && strings.Contains(out, "succeeded")
-	})
+	}) {
+		t.Fatal("the restarted cluster did not answer with the old run within 60s")
+	}
 	out, _, _ := forged(t, "members", "--addr", addr)
 	if strings.Count(out, "alive") != 3 {
 		t.Fatalf("after the restart, members:\n%s", out)

@@ -77,34 +77,13 @@ func faultSeedData(t *testing.T, agents ...*agent) {
 // address (two of three voters down).
 func faultPinnedCluster(t *testing.T) *cluster {
 	t.Helper()
-	ports := make([][3]int, 3)
-	for i := range ports {
-		ports[i] = [3]int{freePort(t), freePort(t), freePort(t)}
-	}
-	c := &cluster{join: "127.0.0.1:" + strconv.Itoa(ports[0][0]), agents: make([]*agent, 3)}
-	done := make(chan struct{}, len(c.agents))
-	for i := range c.agents {
-		extra := []string{"--gossip-port", strconv.Itoa(ports[i][0]), "--raft-port", strconv.Itoa(ports[i][1]),
-			"--flight-port", strconv.Itoa(ports[i][2]), "--bootstrap-expect", "3"}
-		if i > 0 {
-			extra = append(extra, "--join", c.join)
+	return startClusterWith(t, func(i int) []string {
+		pinned := []string{"--raft-port", strconv.Itoa(freePort(t)), "--flight-port", strconv.Itoa(freePort(t))}
+		if i > 0 { // the first agent's gossip port is pinned already
+			pinned = append(pinned, "--gossip-port", strconv.Itoa(freePort(t)))
 		}
-		name := fmt.Sprintf("n%d", i+1)
-		dir := t.TempDir()
-		go func() {
-			defer func() { done <- struct{}{} }()
-			c.agents[i] = startNamedAgent(t, name, dir, extra...)
-		}()
-	}
-	for range c.agents {
-		<-done
-	}
-	for _, a := range c.agents {
-		if a == nil {
-			t.FailNow()
-		}
-	}
-	return c
+		return pinned
+	})
 }
 
 // faultSubmit submits a spec file through the CLI and returns the run ID.

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"reflect"
@@ -103,46 +101,7 @@ func (l *netLab) startAgent(t *testing.T, i int) *agent {
 			args = append(args, "--join", l.addr(j)+":7946")
 		}
 	}
-	cmd := exec.Command("ip", args...)
-	cmd.Env = append(os.Environ(), "FORGED_TOKENS=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &agent{t: t, name: name, cmd: cmd, DataDir: dir, out: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = a.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			a.out.Write([]byte(sc.Text() + "\n"))
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		cmd.Wait()
-		close(a.exited)
-	}()
-	t.Cleanup(func() {
-		a.stop()
-		if t.Failed() {
-			t.Logf("agent %s output:\n%s", name, a.out.String())
-		}
-	})
-	select {
-	case a.URL = <-urls:
-	case <-a.exited:
-		t.Fatalf("agent %s exited before listening:\n%s", name, a.out.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("agent %s did not start within 60s:\n%s", name, a.out.String())
-	}
-	return a
+	return launchAgent(t, name, dir, exec.Command("ip", args...))
 }
 
 // forged runs the CLI inside node i's namespace against node i's API,
@@ -181,20 +140,6 @@ func (l *netLab) leaderSeenBy(t *testing.T, i int) string {
 		return ""
 	}
 	return info.Leader
-}
-
-// eventually polls cond every 200ms until it holds or limit passes.
-func eventually(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // runView is what must agree across nodes: a run's status and, per task,

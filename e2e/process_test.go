@@ -91,13 +91,23 @@ func startNamedAgent(t *testing.T, name, dataDir string, extra ...string) *agent
 	t.Helper()
 	args := append([]string{"agent", "--name", name, "--data-dir", dataDir, "--http", "127.0.0.1:0",
 		"--raft-port", "0", "--flight-port", "0", "--slots", "4"}, extra...)
-	cmd := exec.Command(binary, args...)
+	a := launchAgent(t, name, dataDir, exec.Command(binary, args...))
+	a.extra = extra
+	return a
+}
+
+// launchAgent starts cmd, a `forged agent` command line (perhaps run
+// through a wrapper such as `ip netns exec`), and waits until it listens.
+// The agent is stopped when the test ends, its output logged if the test
+// failed.
+func launchAgent(t *testing.T, name, dataDir string, cmd *exec.Cmd) *agent {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "FORGED_TOKENS=") // tokens only when a test asks
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{t: t, name: name, extra: extra, cmd: cmd, DataDir: dataDir, out: &syncBuffer{}, exited: make(chan struct{})}
+	a := &agent{t: t, name: name, cmd: cmd, DataDir: dataDir, out: &syncBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = a.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -118,20 +128,20 @@ func startNamedAgent(t *testing.T, name, dataDir string, extra ...string) *agent
 		cmd.Wait()
 		close(a.exited)
 	}()
-	select {
-	case a.URL = <-urls:
-	case <-a.exited:
-		t.Fatalf("forged agent exited before listening:\n%s", a.out.String())
-	case <-time.After(60 * time.Second):
-		a.kill()
-		t.Fatalf("forged agent did not start within 60s:\n%s", a.out.String())
-	}
 	t.Cleanup(func() {
 		a.stop()
 		if t.Failed() {
-			t.Logf("agent output:\n%s", a.out.String())
+			t.Logf("agent %s output:\n%s", name, a.out.String())
 		}
 	})
+	select {
+	case a.URL = <-urls:
+	case <-a.exited:
+		t.Fatalf("forged agent %s exited before listening:\n%s", name, a.out.String())
+	case <-time.After(60 * time.Second):
+		a.kill()
+		t.Fatalf("forged agent %s did not start within 60s:\n%s", name, a.out.String())
+	}
 	return a
 }
 
@@ -165,11 +175,19 @@ func (a *agent) stop() {
 // forged runs the CLI and returns its stdout, stderr and exit code.
 func forged(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return forgedEnv(t, nil, args...)
+}
+
+// forgedEnv runs the CLI and returns its stdout, stderr and exit code.
+// It clears the variables that would point it at another node or give it
+// credentials, then adds env.
+func forgedEnv(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "FORGED_ADDR=", "FORGED_TOKEN=")
+	cmd.Env = append(append(os.Environ(), "FORGED_ADDR=", "FORGED_TOKEN=", "FORGED_TLS_CA=", "FORGED_GOSSIP_KEY="), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -182,4 +200,18 @@ func forged(t *testing.T, args ...string) (string, string, int) {
 		code = exit.ExitCode()
 	}
 	return stdout.String(), stderr.String(), code
+}
+
+// eventually polls cond every 200ms until it holds or limit passes.
+func eventually(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -193,16 +193,23 @@ tasks:
 	})
 
 	// The node is still up and runs work.
-	id := submitSpec(t, a, "name: after\ntasks:\n  - {name: a, op: noop}\n")
+	requireStillWorking(t, a, "the runaways")
+	if err := syscall.Kill(a.cmd.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
+		t.Fatal("the agent is gone")
+	}
+}
+
+// requireStillWorking fails the test unless the agent, after what, is
+// still running and runs a small pipeline to success.
+func requireStillWorking(t *testing.T, a *agent, after string) {
+	t.Helper()
+	id := submitSpec(t, a, "name: after\ntasks:\n  - {name: a, op: noop}\n  - {name: b, op: noop, needs: [a]}\n")
 	if r := runEnds(t, a, id); r.Status != "succeeded" {
-		t.Fatalf("a run after the runaways: %s", r.Status)
+		t.Fatalf("a run after %s: %s", after, r.Status)
 	}
 	select {
 	case <-a.exited:
-		t.Fatal("the agent exited")
+		t.Fatalf("the agent exited after %s", after)
 	default:
-	}
-	if err := syscall.Kill(a.cmd.Process.Pid, 0); errors.Is(err, syscall.ESRCH) {
-		t.Fatal("the agent is gone")
 	}
 }

@@ -2,40 +2,15 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/forged-dev/forged/internal/tlstest"
 )
-
-// forgedEnv runs the CLI like forged, with env added to the environment.
-func forgedEnv(t *testing.T, env []string, args ...string) (string, string, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Dir = repoRoot
-	cmd.Env = append(append(os.Environ(), "FORGED_ADDR=", "FORGED_TOKEN=", "FORGED_TLS_CA=", "FORGED_GOSSIP_KEY="), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		exit, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("forged %s: %v", strings.Join(args, " "), err)
-		}
-		code = exit.ExitCode()
-	}
-	return stdout.String(), stderr.String(), code
-}
 
 // Three agents started with certificates from one CA and a gossip key
 // file form a cluster served over HTTPS. The CLI refuses the nodes until

@@ -108,22 +108,10 @@ func TestTasksSpreadAcrossNodesAndInputsMoveBetweenThem(t *testing.T) {
 
 	// A producer pinned to n1 and a consumer pinned to n3: the consumer
 	// pulls its input from n1.
-	pinned := `name: pinned
-tasks:
-  - name: make
-    op: read_csv
-    with: {path: big_orders.csv}
-    constraints: {node: n1}
-  - name: use
-    op: filter
-    needs: [make]
-    with: {expr: "amount > 20"}
-    constraints: {node: n3}
-`
 	for _, n := range nodes {
 		writeOrders(t, n)
 	}
-	id, err = c.Submit(context.Background(), []byte(pinned), nil)
+	id, err = c.Submit(context.Background(), []byte(pinnedSpec), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,3 +340,18 @@ func doGetRows(t *testing.T, addr, ticket string) int64 {
 	}
 	return rows
 }
+
+// pinnedSpec pins a producer to n1 and its consumer to n3, so that the
+// consumer's input crosses the data plane.
+const pinnedSpec = `name: pinned
+tasks:
+  - name: make
+    op: read_csv
+    with: {path: big_orders.csv}
+    constraints: {node: n1}
+  - name: use
+    op: filter
+    needs: [make]
+    with: {expr: "amount > 20"}
+    constraints: {node: n3}
+`

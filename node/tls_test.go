@@ -132,19 +132,7 @@ func TestTLSClusterRunsAPipelineAndRefusesStrangers(t *testing.T) {
 	for _, n := range nodes {
 		writeOrders(t, n)
 	}
-	pinned := `name: pinned
-tasks:
-  - name: make
-    op: read_csv
-    with: {path: big_orders.csv}
-    constraints: {node: n1}
-  - name: use
-    op: filter
-    needs: [make]
-    with: {expr: "amount > 20"}
-    constraints: {node: n3}
-`
-	id, err := c.Submit(ctx, []byte(pinned), nil)
+	id, err := c.Submit(ctx, []byte(pinnedSpec), nil)
 	if err != nil {
 		t.Fatalf("submit to follower %s (leader %s): %v", follower.Name(), leader.Name(), err)
 	}
