@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,10 +16,16 @@ import (
 // startDev runs `forged dev` with args and returns it running; stop ends
 // it with SIGTERM and waits.
 func startDev(t *testing.T, args ...string) (stop func()) {
+	stop, _ = startDevOutput(t, args...)
+	return stop
+}
+
+// startDevOutput is startDev that also gives what forged dev prints.
+func startDevOutput(t *testing.T, args ...string) (stop func(), out *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"dev"}, args...)...)
 	cmd.Env = append(os.Environ(), "FORGED_TOKENS=")
-	out := &syncBuffer{}
+	out = &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -44,7 +52,51 @@ func startDev(t *testing.T, args ...string) (stop func()) {
 			t.Logf("forged dev output:\n%s", out.String())
 		}
 	})
-	return stop
+	return stop, out
+}
+
+// The README's first command: forged dev starts a node with the web UI and
+// the bundled examples, and runs etl and churn to success; the node then
+// serves the churn model it trained.
+func TestDevRunsTheExamples(t *testing.T) {
+	port := freePort(t)
+	addr := fmt.Sprintf("http://127.0.0.1:%d", port)
+	_, out := startDevOutput(t, "--http", fmt.Sprintf("127.0.0.1:%d", port))
+	if !eventually(60*time.Second, func() bool {
+		o, _, code := forged(t, "status", "--addr", addr, "--json")
+		var st struct {
+			Runs []struct {
+				Pipeline string `json:"pipeline"`
+				Status   string `json:"status"`
+			} `json:"runs"`
+		}
+		if code != 0 || json.Unmarshal([]byte(o), &st) != nil {
+			return false
+		}
+		done := map[string]string{}
+		for _, r := range st.Runs {
+			done[r.Pipeline] = r.Status
+		}
+		return done["etl"] == "succeeded" && done["churn"] == "succeeded"
+	}) {
+		t.Fatal("etl and churn did not both succeed within 60s")
+	}
+	if !strings.Contains(out.String(), "web UI:   "+addr+"/ui/") {
+		t.Fatalf("forged dev does not say where the web UI is:\n%s", out.String())
+	}
+	resp, err := http.Get(addr + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/: %d", resp.StatusCode)
+	}
+	o, _, code := forged(t, "predict", "churn", "--addr", addr, "--json",
+		`{"records": [{"tenure_months": 3, "monthly_charges": 95, "support_calls": 4, "month_to_month": true}]}`)
+	if p, err := strconv.ParseFloat(strings.TrimSpace(o), 64); code != 0 || err != nil || p <= 0 || p >= 1 {
+		t.Fatalf("predict with the trained churn model: exit %d, %q; want a probability", code, o)
+	}
 }
 
 // A dev cluster kept in a data dir starts again from it: its nodes come

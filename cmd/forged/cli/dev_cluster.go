@@ -107,6 +107,7 @@ func runDevCluster(ctx context.Context, g *globals, base node.Config, n int, run
 		}
 		fmt.Fprintf(g.stdout, "  started run %s of etl: forged status %s --addr %s\n", id, id, first.URL())
 	}
+	fmt.Fprintf(g.stdout, "  web UI: %s/ui/ (every node serves it)\n", first.URL())
 	fmt.Fprintln(g.stdout, "Press Ctrl-C to stop.")
 	<-ctx.Done()
 	fmt.Fprintln(g.stdout, "stopping")

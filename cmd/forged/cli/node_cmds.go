@@ -183,8 +183,8 @@ example pipelines and starts a run of "etl". Stop it with Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "forged dev node %q is up\n  API:      %s/api/v1\n  Flight:   grpc://%s\n  data dir: %s\n  examples: %s\n",
-				n.Name(), n.URL(), n.FlightAddr(), cfg.DataDir, strings.Join(names, ", "))
+			fmt.Fprintf(g.stdout, "forged dev node %q is up\n  web UI:   %s/ui/\n  API:      %s/api/v1\n  Flight:   grpc://%s\n  data dir: %s\n  examples: %s\n",
+				n.Name(), n.URL(), n.URL(), n.FlightAddr(), cfg.DataDir, strings.Join(names, ", "))
 			if !noExample {
 				// etl shows operators; churn trains and registers a model,
 				// so that the node ends up serving one.
