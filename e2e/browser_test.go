@@ -144,6 +144,13 @@ tasks:
 	if n := b.count(".dag svg g[data-task]"); n != 2 {
 		t.Fatalf("pipeline page: %d shapes, want 2", n)
 	}
+	// A click on a task shows what it does: its description and script.
+	b.click(`.dag svg g[data-task="hold"]`)
+	b.waitFor("the task's script", `document.querySelector("#task-panel [data-command]") !== null`, 10*time.Second)
+	if d, c := evalJS[string](b, `document.querySelector("#task-panel [data-description]").textContent`),
+		evalJS[string](b, `document.querySelector("#task-panel [data-command]").textContent`); d != "Runs until the test opens the gates" || !strings.Contains(c, `echo "halfway there"`) {
+		t.Fatalf("the task panel shows description %q and script %q", d, c)
+	}
 
 	id := uiStartRun(t, a, "gated")
 	b.open(a, "/ui/runs/"+id, pageWait)
@@ -675,4 +682,64 @@ tasks:
 	b.screenshot(dir, "compare")
 	b.open(a, "/ui/runs/"+etl.ID, pageWait)
 	b.screenshot(dir, "run-etl")
+}
+
+// A pipeline's page lists its versions and shows what changed between
+// two of them as a line diff.
+func TestBrowserPipelineVersionsDiff(t *testing.T) {
+	chromiumPath(t) // skip (or fail under CI) before starting agents
+	a := startAgent(t, t.TempDir())
+	b := newBrowser(t, a)
+	uiPutPipeline(t, a, "twice", "name: twice\ntasks:\n  - {name: a, op: noop}\n  - {name: b, op: noop, needs: [a]}\n")
+	uiPutPipeline(t, a, "twice", "name: twice\ntasks:\n  - {name: a, op: noop}\n  - {name: c, op: noop, needs: [a]}\n")
+
+	b.open(a, "/ui/pipelines/twice", pageWait)
+	if n := b.count(`tr[data-version]`); n != 2 {
+		t.Fatalf("%d versions listed, want 2", n)
+	}
+	if n := b.count(`.dag svg g[data-task="c"]`); n != 1 {
+		t.Fatal("the page does not draw the latest version")
+	}
+	b.click(`#show-diff`)
+	b.waitFor("the diff", `document.querySelector("[data-diff]") !== null`, 10*time.Second)
+	added := evalJS[[]string](b, `[...document.querySelectorAll("[data-diff] .add")].map(e => e.textContent)`)
+	removed := evalJS[[]string](b, `[...document.querySelectorAll("[data-diff] .del")].map(e => e.textContent)`)
+	if len(added) != 1 || !strings.Contains(added[0], "name: c") || len(removed) != 1 || !strings.Contains(removed[0], "name: b") {
+		t.Fatalf("diff v1 → v2: added %q, removed %q", added, removed)
+	}
+}
+
+// A model's page shows its versions and signature, and its form scores a
+// record as the predict API does.
+func TestBrowserModelPageTriesAPrediction(t *testing.T) {
+	chromiumPath(t) // skip (or fail under CI) before starting agents
+	a := exampleAgent(t)
+	b := newBrowser(t, a)
+	if r := uiSubmitExample(t, a, "examples/churn.yaml"); r.Status != "succeeded" {
+		t.Fatalf("churn run %s", r.Status)
+	}
+	record := `{"tenure_months": 3, "monthly_charges": 95, "support_calls": 4, "month_to_month": true}`
+	var want struct {
+		Predictions []float64 `json:"predictions"`
+	}
+	uiAPI(t, a, "POST", "/models/churn/predict", "application/json", []byte(`{"records": [`+record+`]}`), 200, &want)
+
+	b.open(a, "/ui/models/churn", pageWait)
+	if n := b.count(`tr[data-version]`); n != 1 {
+		t.Fatalf("%d versions listed, want 1", n)
+	}
+	evalJS[bool](b, `(() => {
+		const f = document.querySelector("#predict-form");
+		f.elements.tenure_months.value = "3";
+		f.elements.monthly_charges.value = "95";
+		f.elements.support_calls.value = "4";
+		f.elements.month_to_month.value = "true";
+		return true;
+	})()`)
+	b.click(`#predict-form button[type=submit]`)
+	b.waitFor("the prediction", `document.querySelector("[data-prediction]") !== null`, 10*time.Second)
+	got := evalJS[string](b, `document.querySelector("[data-prediction] strong").textContent`)
+	if len(want.Predictions) != 1 || got != strconv.FormatFloat(want.Predictions[0], 'g', 6, 64) {
+		t.Fatalf("the form shows %q, the API %v", got, want.Predictions)
+	}
 }
