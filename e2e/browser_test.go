@@ -492,8 +492,8 @@ func TestBrowserEveryPageLoadsCleanly(t *testing.T) {
 		runs[name] = uiSubmitExample(t, a, "examples/"+name+".yaml")
 	}
 
-	pages := []string{"/", "/ui/", "/ui/runs", "/ui/runs?pipeline=etl", "/ui/cluster", "/ui/models",
-		"/ui/compare?runs=" + runs["etl"].ID + "," + runs["churn"].ID}
+	pages := []string{"/", "/ui/", "/ui/runs", "/ui/runs?pipeline=etl", "/ui/cluster", "/ui/models", "/ui/models/churn",
+		"/ui/pipelines", "/ui/compare", "/ui/compare?runs=" + runs["etl"].ID + "," + runs["churn"].ID}
 	for name, r := range runs {
 		pages = append(pages, "/ui/runs/"+r.ID, "/ui/pipelines/"+name)
 	}
@@ -501,6 +501,11 @@ func TestBrowserEveryPageLoadsCleanly(t *testing.T) {
 		took := b.open(a, p, pageWait)
 		if n := evalJS[int](b, `document.querySelector("main#main").children.length`); n == 0 {
 			t.Errorf("%s: main is empty", p)
+		}
+		// A laptop's width is enough: the page itself does not scroll
+		// sideways (wide tables and drawings scroll in their own box).
+		if w, view := evalJS[int](b, `document.documentElement.scrollWidth`), evalJS[int](b, `window.innerWidth`); w > view {
+			t.Errorf("%s is %dpx wide in a %dpx window", p, w, view)
 		}
 		t.Logf("%s drawn in %s", p, took.Round(time.Millisecond))
 	}
