@@ -88,11 +88,23 @@ func (n *Node) fetchOutput(ctx context.Context, holder string, ref dataplane.Out
 		return fmt.Errorf("fetch %s: node %s holds it but its Flight address is unknown", ref, holder)
 	}
 	_, err := n.data.FetchFlight(ctx, m.Meta.Flight, ref)
-	if status.Code(err) == codes.Unavailable {
-		// The holder does not answer: wait for gossip to call it dead (the
-		// output is lost) or alive again (try once more).
+	// The holder does not answer: wait for gossip to call it dead (the
+	// output is lost) or alive, and try again, for as long as verdictWait
+	// allows. A holder killed and restarted at once never looks dead to
+	// gossip, yet refuses connections until it is back. One that stays
+	// unreachable counts as lost: its output is computed again.
+	for deadline := time.Now().Add(verdictWait); status.Code(err) == codes.Unavailable; {
 		if st := n.waitForVerdict(ctx, holder); st == statusDead || st == statusLeft {
 			return fmt.Errorf("fetch %s: its holder %s is %s: %w", ref, holder, st, errInputLost)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fetch %s: its holder %s has not answered for %s (%v): %w", ref, holder, verdictWait, err, errInputLost)
+		}
+		if m, ok = n.gossip.member(holder); !ok || m.Meta.Flight == "" {
+			return fmt.Errorf("fetch %s: its holder %s left: %w", ref, holder, errInputLost)
 		}
 		_, err = n.data.FetchFlight(ctx, m.Meta.Flight, ref)
 	}
