@@ -23,6 +23,7 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzReadCSV -fuzztime=30s ./ops
 	$(GO) test -run=^$$ -fuzz=FuzzReadArrow -fuzztime=30s ./ops
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeArrow -fuzztime=30s ./dataplane
+	$(GO) test -run=^$$ -fuzz=FuzzIPCGuard -fuzztime=30s ./dataplane
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeInstances -fuzztime=30s ./api
 	$(GO) test -run=^$$ -fuzz=FuzzLoadForged -fuzztime=30s ./model
 	$(GO) test -run=^$$ -fuzz=FuzzLoadXGBoost -fuzztime=30s ./model

@@ -20,6 +20,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/forged-dev/forged/consensus"
+	"github.com/forged-dev/forged/dataplane"
 	"github.com/forged-dev/forged/model"
 )
 
@@ -288,7 +289,7 @@ func appendNumber(b []byte, v float64) []byte {
 // decodeArrowRows reads an Arrow IPC stream whose columns include every
 // feature (by name; others are ignored) as numbers or booleans.
 func decodeArrowRows(body []byte, sig model.Signature) ([]float64, int, error) {
-	rr, err := ipc.NewReader(bytes.NewReader(body), ipc.WithAllocator(memory.DefaultAllocator))
+	rr, err := dataplane.NewIPCStreamReader(bytes.NewReader(body), memory.DefaultAllocator)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read the Arrow IPC stream: %v", err)
 	}
@@ -301,11 +302,11 @@ func decodeArrowRows(body []byte, sig model.Signature) ([]float64, int, error) {
 	n := 0
 	for rr.Next() {
 		rec := rr.RecordBatch()
-		x = model.AppendRows(x, rec, cols)
 		n += int(rec.NumRows())
 		if n > maxPredictRows {
 			return nil, 0, fmt.Errorf("more than %d rows in one request", maxPredictRows)
 		}
+		x = model.AppendRows(x, rec, cols)
 	}
 	if err := rr.Err(); err != nil {
 		return nil, 0, fmt.Errorf("read the Arrow IPC stream: %v", err)

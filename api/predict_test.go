@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,4 +273,42 @@ func FuzzDecodeInstances(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A crafted Arrow stream whose schema claims billions of fields (the
+// fuzzer's crasher: arrow-go alone would size a slice from the count and
+// the process would die out of memory) is a 400 over real HTTP, and the
+// server still answers afterwards.
+func TestPredictArrowRejectsCraftedStream(t *testing.T) {
+	b, err := os.ReadFile("../ops/testdata/fuzz/FuzzReadArrow/schema-oom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v, _ := strings.Cut(string(b), "\n")
+	v, err = strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "[]byte("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := predictServer(model.Regressor)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, body := range []string{v, "\xff\xff\xff\xff\x00\x00\x00\x50"} {
+		res, err := http.Post(srv.URL+"/api/v1/models/m/predict", "application/vnd.apache.arrow.stream", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "invalid Arrow IPC data") {
+			t.Fatalf("%d %s", res.StatusCode, msg)
+		}
+	}
+	res, err := http.Post(srv.URL+"/api/v1/models/m/predict", "application/json", strings.NewReader(`{"instances": [[1, 2, true]]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("after the crafted stream: %d", res.StatusCode)
+	}
 }

@@ -89,6 +89,9 @@ func (s *Store) OpenInline(ref OutputRef, meta dag.OutputMeta) (*OutputFile, err
 	if len(meta.Inline) == 0 {
 		return nil, fmt.Errorf("open output %s: it is not inline", ref)
 	}
+	if err := ValidateIPCFile(bytes.NewReader(meta.Inline), int64(len(meta.Inline)), DefaultIPCLimits); err != nil {
+		return nil, fmt.Errorf("open inline output %s: %w", ref, err)
+	}
 	fr, err := ipc.NewFileReader(bytes.NewReader(meta.Inline), ipc.WithAllocator(s.mem))
 	if err != nil {
 		return nil, fmt.Errorf("open inline output %s: %w", ref, err)
@@ -231,7 +234,7 @@ func Decode(r io.Reader, mem memory.Allocator) (array.RecordReader, error) {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	rr, err := ipc.NewReader(r, ipc.WithAllocator(mem))
+	rr, err := NewIPCStreamReader(r, mem)
 	if err != nil {
 		return nil, fmt.Errorf("decode arrow stream: %w", err)
 	}

@@ -180,6 +180,12 @@ func (m *flightMessages) Message() (*ipc.Message, error) {
 		if body == nil {
 			body = memory.NewBufferBytes(nil)
 		}
+		if err := ValidateIPCMessage(f.header, body.Bytes(), DefaultIPCLimits); err != nil {
+			if f.body != nil {
+				f.body.Release()
+			}
+			return nil, err
+		}
 		m.msg = ipc.NewMessage(memory.NewBufferBytes(f.header), body)
 		if f.body != nil {
 			f.body.Release() // the message holds it now

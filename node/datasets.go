@@ -10,7 +10,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/forged-dev/forged/api"
 	"github.com/forged-dev/forged/consensus"
@@ -66,7 +65,7 @@ func (n *Node) PutDataset(ctx context.Context, name, format string, body io.Read
 // and Parquet through their read operator on a spooled copy.
 func (n *Node) storeUpload(ctx context.Context, ref dataplane.OutputRef, op string, body io.Reader) (dag.OutputMeta, error) {
 	if op == "" {
-		rr, err := ipc.NewReader(body, ipc.WithAllocator(n.mem()))
+		rr, err := dataplane.NewIPCStreamReader(body, n.mem())
 		if err != nil {
 			return dag.OutputMeta{}, fmt.Errorf("%w: read the Arrow IPC stream: %v", api.ErrBadRequest, err)
 		}

@@ -3,6 +3,10 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,4 +100,34 @@ func arrowStream(t *testing.T, rows int) []byte {
 	col.Release()
 	b.Release()
 	return buf.Bytes()
+}
+
+// An uploaded Arrow stream that would crash arrow-go (the fuzzer's
+// crasher: a schema that claims billions of fields), or that declares a
+// message far larger than itself, is a 400; the node stays up and takes
+// a sound upload next.
+func TestDatasetUploadRejectsCraftedArrow(t *testing.T) {
+	b, err := os.ReadFile("../ops/testdata/fuzz/FuzzReadArrow/schema-oom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v, _ := strings.Cut(string(b), "\n")
+	v, err = strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "[]byte("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := nodetest.MakeCluster(t, 1)
+	nodetest.WaitForLeader(t, nodes)
+	ctx := context.Background()
+	c := client.New(nodes[0].URL(), "")
+	for _, body := range []string{v, "\xff\xff\xff\xff\x00\x00\x00\x50"} {
+		var apiErr *client.APIError
+		_, err := c.PutDataset(ctx, "crafted", "arrow", strings.NewReader(body))
+		if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "invalid Arrow IPC data") {
+			t.Fatalf("crafted upload: %v", err)
+		}
+	}
+	if v, err := c.PutDataset(ctx, "crafted", "arrow", bytes.NewReader(arrowStream(t, 3))); err != nil || v.Version != 1 || v.Output.Rows != 3 {
+		t.Fatalf("a sound upload after: %+v, %v", v, err)
+	}
 }

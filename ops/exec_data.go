@@ -121,6 +121,13 @@ func readArrowFile(ctx context.Context, env *Env, f *os.File, open func(*arrow.S
 		return 0, err
 	}
 	if n == len(head) && bytes.Equal(head, arrowFileMagic) {
+		st, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		if err := dataplane.ValidateIPCFile(f, st.Size(), dataplane.DefaultIPCLimits); err != nil {
+			return 0, err
+		}
 		fr, err := ipc.NewFileReader(f, ipc.WithAllocator(env.Mem))
 		if err != nil {
 			return 0, err
@@ -148,7 +155,7 @@ func readArrowFile(ctx context.Context, env *Env, f *os.File, open func(*arrow.S
 		}
 		return rows, nil
 	}
-	rr, err := ipc.NewReader(bufio.NewReaderSize(f, 1<<20), ipc.WithAllocator(env.Mem))
+	rr, err := dataplane.NewIPCStreamReader(bufio.NewReaderSize(f, 1<<20), env.Mem)
 	if err != nil {
 		return 0, err
 	}

@@ -1,11 +1,16 @@
 package ops
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/forged-dev/forged/dataplane"
 )
 
 // FuzzReadArrow feeds arbitrary bytes to read_arrow as a file under the
@@ -43,4 +48,24 @@ func readFixture(f *testing.F, te *testEnv, name string) []byte {
 		f.Fatal(err)
 	}
 	return b
+}
+
+// The fuzzer's crasher, a stream whose schema claims billions of fields
+// (arrow-go alone sizes a slice from that and the process dies out of
+// memory), is now a clear error of read_arrow.
+func TestReadArrowRejectsTheSchemaCrasher(t *testing.T) {
+	b, err := os.ReadFile("testdata/fuzz/FuzzReadArrow/schema-oom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v, _ := strings.Cut(string(b), "\n")
+	v, err = strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "[]byte("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	te := newEnv(t, nil)
+	te.Task.With = map[string]any{"path": te.file("crash.arrow", v)}
+	if err := te.run(readArrowOp()); !errors.Is(err, dataplane.ErrInvalidIPC) || !strings.Contains(err.Error(), "schema fields") {
+		t.Fatalf("read_arrow: %v", err)
+	}
 }
