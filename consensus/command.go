@@ -48,6 +48,9 @@ const (
 	TypeSetTags CommandType = 12
 	// TypeRetryRun is the type of RetryRun.
 	TypeRetryRun CommandType = 13
+	// TypeAddReplicas is the type of AddReplicas (written with
+	// IgnoreUnknownTypeFlag).
+	TypeAddReplicas CommandType = 14
 )
 
 // String names the type for logs.
@@ -79,6 +82,8 @@ func (t CommandType) String() string {
 		return "set_tags"
 	case TypeRetryRun:
 		return "retry_run"
+	case TypeAddReplicas:
+		return "add_replicas"
 	}
 	return fmt.Sprintf("command_%d", byte(t))
 }
@@ -306,6 +311,8 @@ func Decode(b []byte) (Command, error) {
 		cmd = &SetTags{}
 	case TypeRetryRun:
 		cmd = &RetryRun{}
+	case TypeAddReplicas:
+		cmd = &AddReplicas{}
 	default:
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], ErrUnknownCommand)
 	}

@@ -28,6 +28,9 @@ func sampleCommands() []Command {
 		&CancelRun{RunID: "r", Reason: "user", At: t0},
 		&FailRun{RunID: "r", Reason: "broken", At: t0},
 		&RetryRun{RunID: "r", Budget: map[string]int{"a": 3}},
+		&AddReplicas{Kind: ReplicaOutput, Run: "r", Task: "a", Output: "out", Nodes: []string{"n2", "n3"}},
+		&AddReplicas{Kind: ReplicaDataset, Dataset: "sales", Version: 2, Output: "u1", Nodes: []string{"n2"}},
+		&AddReplicas{Kind: ReplicaModel, Model: "churn", Version: 1, Nodes: []string{"n4"}},
 	}
 }
 

@@ -55,6 +55,8 @@ func (p processor) apply(tx *bbolt.Tx, cmd Command) (*Result, error) {
 		return p.setTags(tx, c)
 	case *RetryRun:
 		return p.retryRun(tx, c)
+	case *AddReplicas:
+		return p.addReplicas(tx, c)
 	}
 	return nil, fmt.Errorf("apply %T: %w", cmd, ErrUnknownCommand)
 }

@@ -95,6 +95,11 @@ type Config struct {
 	// DeadServerGrace is how long a dead node stays in the Raft
 	// configuration before the leader removes it.
 	DeadServerGrace time.Duration
+	// ReplicaRepairAfter is how long a node holding a copy of a file
+	// (a task output with replicas, a dataset, a model) must have been
+	// dead or gone before the copy is made again on a live node; 0 is
+	// 30 s, a negative value turns the repair off.
+	ReplicaRepairAfter time.Duration
 	// Slots is how many tasks the worker runs at once; default CPU count.
 	Slots int
 	// DataRoots are the directories file ops may read and write under;
@@ -176,6 +181,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadServerGrace <= 0 {
 		c.DeadServerGrace = 30 * time.Second
+	}
+	if c.ReplicaRepairAfter == 0 {
+		c.ReplicaRepairAfter = 30 * time.Second
 	}
 	labels := make(map[string]string, len(c.Labels)+1)
 	for k, v := range c.Labels {

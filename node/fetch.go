@@ -252,18 +252,21 @@ func (s flightSource) Locate(ref dataplane.OutputRef) (dag.OutputMeta, []string,
 
 // AcceptPut takes copies of an output while its producer's attempt is
 // under way (the producer copies before it reports), after catching up
-// with the leader when the local replica does not show the attempt yet,
-// and copies of datasets being uploaded.
+// with the leader when the local replica does not show the attempt yet;
+// copies of a succeeded task's file output (a holder replacing copies
+// lost with dead nodes, see repair.go); and copies of datasets being
+// uploaded and of model files being registered, or repaired.
 func (s flightSource) AcceptPut(ref dataplane.OutputRef) error {
 	if err := ref.Validate(); err != nil {
 		return err
 	}
-	if ref.Run == datasetsRun {
-		return nil // a copy of a dataset being uploaded
+	if ref.Run == datasetsRun || ref.Run == modelsRun {
+		return nil // a copy of a dataset or model file
 	}
 	underway := func() bool {
 		t, err := s.n.store.Task(ref.Run, ref.Task)
-		return err == nil && (t.Status == dag.TaskQueued || t.Status == dag.TaskRunning)
+		return err == nil && (t.Status == dag.TaskQueued || t.Status == dag.TaskRunning ||
+			t.Status == dag.TaskSucceeded && hasFileOutput(t, ref.Output))
 	}
 	if underway() {
 		return nil

@@ -22,6 +22,7 @@ type metrics struct {
 	tasksFinished   *prometheus.CounterVec
 	taskDuration    prometheus.Histogram
 	forwardedWrites prometheus.Counter
+	replicaRepairs  prometheus.Counter
 
 	predictRequests *prometheus.CounterVec
 	predictLatency  *prometheus.HistogramVec
@@ -57,6 +58,9 @@ func newMetrics(n *Node) *metrics {
 	m.forwardedWrites = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "forged_forwarded_writes_total", Help: "Writes this node forwarded to the leader.",
 	})
+	m.replicaRepairs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "forged_replica_repairs_total", Help: "Copies of files this node made to replace copies lost with dead nodes.",
+	})
 	m.predictRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "forged_predict_requests_total", Help: "Predict requests this node served, by model and result.",
 	}, []string{"model", "result"})
@@ -74,7 +78,7 @@ func newMetrics(n *Node) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.assignments, m.assignLatency, m.tasksFinished, m.taskDuration, m.forwardedWrites,
+		m.assignments, m.assignLatency, m.tasksFinished, m.taskDuration, m.forwardedWrites, m.replicaRepairs,
 		m.predictRequests, m.predictLatency, m.predictBatch,
 		stat("forged_raft_term", "Current Raft term.", func() float64 { return float64(n.store.Stats().Term) }),
 		stat("forged_raft_commit_index", "Raft commit index.", func() float64 { return float64(n.store.Stats().CommitIndex) }),

@@ -158,6 +158,7 @@ func Open(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.leader.start()
 	n.startRetention()
 	n.startDeletedSweep()
+	n.startRepair()
 
 	if n.httpLn != nil {
 		n.serveHTTP()
