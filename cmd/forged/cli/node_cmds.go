@@ -39,6 +39,7 @@ type nodeFlags struct {
 	slots           int
 	dataRoots       []string
 	retention       time.Duration
+	repairAfter     time.Duration
 	tokensFile      string
 	enableExec      bool
 	batchRows       int
@@ -63,6 +64,7 @@ func (f *nodeFlags) register(cmd *cobra.Command, httpDefault string, raftPort, g
 	fl.IntVar(&f.slots, "slots", runtime.NumCPU(), "tasks this node runs at once")
 	fl.StringArrayVar(&f.dataRoots, "data-root", nil, "directory file ops may read and write under (repeatable; default DATA_DIR/data)")
 	fl.DurationVar(&f.retention, "output-retention", 0, "delete a run's output files and logs this long after it ended, such as 168h (0: keep them)")
+	fl.DurationVar(&f.repairAfter, "replica-repair-after", 30*time.Second, "make the copies a dead node held (datasets, models, replicated outputs) again on live nodes once it has been dead this long (negative: never)")
 	fl.IntVar(&f.batchRows, "predict-batch-rows", 256, "most rows of concurrent predict requests scored together (1: no batching)")
 	fl.DurationVar(&f.batchWait, "predict-batch-wait", 0, "how long a predict batch may wait for more requests (0: never; requests that arrive during a scoring form the next batch)")
 	f.registerTLS(fl)
@@ -85,6 +87,7 @@ func (f *nodeFlags) config(g *globals) (node.Config, error) {
 	cfg.Slots = f.slots
 	cfg.DataRoots = f.dataRoots
 	cfg.OutputRetention = f.retention
+	cfg.ReplicaRepairAfter = f.repairAfter
 	cfg.EnableExec = f.enableExec
 	cfg.PredictBatch = node.PredictBatch{MaxRows: f.batchRows, MaxWait: f.batchWait}
 	if f.batchRows < 1 || f.batchWait < 0 || f.batchWait > time.Second {
