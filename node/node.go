@@ -213,7 +213,10 @@ func (n *Node) serveHTTP() {
 		mux.Handle(r.Method+" "+r.Path, h)
 	}
 	mux.Handle("/", api.New(n, api.Config{MaxBodyBytes: n.cfg.MaxBodyBytes, Logger: n.log, Tokens: tokens}))
-	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: n.tls.serverConfig()}
+	// The server's own complaints (a TLS handshake a plain-HTTP client
+	// broke off, say) go to the node's log, not to stderr.
+	n.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, TLSConfig: n.tls.serverConfig(),
+		ErrorLog: slog.NewLogLogger(n.log.With("component", "http").Handler(), slog.LevelWarn)}
 	n.httpDone = make(chan struct{})
 	ln := n.httpLn
 	go func() {
