@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // Browser tests: a headless Chromium (see browser_harness_test.go) opens
@@ -746,5 +748,42 @@ func TestBrowserModelPageTriesAPrediction(t *testing.T) {
 	got := evalJS[string](b, `document.querySelector("[data-prediction] strong").textContent`)
 	if len(want.Predictions) != 1 || got != strconv.FormatFloat(want.Predictions[0], 'g', 6, 64) {
 		t.Fatalf("the form shows %q, the API %v", got, want.Predictions)
+	}
+}
+
+// A run started from a pipeline's page takes the params typed in its
+// form and opens the run's page; the runs page, left open, shows the new
+// run without a reload.
+func TestBrowserStartARunFromThePipelinePage(t *testing.T) {
+	chromiumPath(t) // skip (or fail under CI) before starting agents
+	a := startAgent(t, t.TempDir())
+	b := newBrowser(t, a)
+	uiPutPipeline(t, a, "knobs", `name: knobs
+params:
+  n: {type: int, default: 1}
+  label: {type: string, default: plain}
+tasks:
+  - {name: a, op: noop}
+`)
+	b.open(a, "/ui/runs", pageWait)
+	evalJS[bool](b, `(window.forgedNotReloaded = true)`)
+	id := uiStartRun(t, a, "knobs")
+	b.waitFor("the new run on the runs page", `document.querySelector('tr[data-run="`+id+`"]') !== null && window.forgedNotReloaded === true`, 20*time.Second)
+
+	b.open(a, "/ui/pipelines/knobs", pageWait)
+	evalJS[bool](b, `(document.querySelector("#start-form").elements.n.value = "5", true)`)
+	b.click(`#start-form button[type=submit]`)
+	// The page navigates: wait with a query that follows it to the new
+	// document.
+	if err := b.run(20*time.Second, chromedp.WaitVisible(`main[data-page="run"][data-ready] .dag`)); err != nil {
+		t.Fatalf("the new run's page: %v", err)
+	}
+	runID := strings.TrimPrefix(evalJS[string](b, `location.pathname`), "/ui/runs/")
+	var run struct {
+		Params map[string]any `json:"params"`
+	}
+	uiAPI(t, a, "GET", "/runs/"+runID, "", nil, 200, &run)
+	if run.Params["n"] != float64(5) || run.Params["label"] != "plain" {
+		t.Fatalf("the run started from the form has params %v, want n=5 and the default label", run.Params)
 	}
 }

@@ -102,6 +102,29 @@ async function pipelinePage(name) {
   };
 
   const params = p.params || [];
+  // Start a run of this version; an empty field takes the param's
+  // default, and the node checks the values against their types.
+  const startOut = el("div", { id: "start-result" });
+  const startForm = el("form", { class: "predict", id: "start-form" },
+    params.map(x => el("label", {}, x.name + " (" + x.type + ")",
+      x.type === "bool" ? el("select", { name: x.name }, el("option", { value: "" }, x.has_default ? "default: " + fmtValue(x.default) : "choose"),
+        el("option", { value: "true" }, "true"), el("option", { value: "false" }, "false")) :
+        el("input", { name: x.name, placeholder: x.has_default ? fmtValue(x.default) : "required", required: !x.has_default }))),
+    el("button", { type: "submit" }, "Start a run of v" + pv.version));
+  startForm.addEventListener("submit", async e => {
+    e.preventDefault();
+    const values = {};
+    for (const x of params) {
+      const v = startForm.elements[x.name].value.trim();
+      if (v !== "") values[x.name] = v;
+    }
+    try {
+      const { run_id } = await apiSend("POST", path + "/runs", { version: pv.version, params: values });
+      location.href = "/ui/runs/" + encodeURIComponent(run_id);
+    } catch (err) {
+      fill(startOut, el("p", { class: "error" }, err.message));
+    }
+  });
   show(el("div", { class: "page-head" }, el("h1", {}, "Pipeline ", el("span", { class: "mono" }, name), " v" + pv.version),
     el("div", { class: "actions" }, link("/ui/runs?pipeline=" + encodeURIComponent(name), "runs of " + name),
       link("/api/v1" + path + "/dag.svg?version=" + pv.version, "SVG"))),
@@ -111,6 +134,7 @@ async function pipelinePage(name) {
   dag, panel,
   params.length ? section("Params", table(["Name", "Type", "Default", "Description"], params.map(x =>
     el("tr", {}, el("td", {}, x.name), el("td", {}, x.type), el("td", {}, x.has_default ? fmtValue(x.default) : el("i", {}, "required")), el("td", {}, x.description || ""))))) : null,
+  p.parse_error ? null : section("Start a run", startForm, startOut),
   section("Versions", table(["Version", "Stored", "Digest"], versions.map(v => el("tr", { "data-version": v.version },
     el("td", {}, link("/ui/pipelines/" + encodeURIComponent(name) + "?version=" + v.version, "v" + v.version)),
     el("td", {}, fmtTime(v.created_at)), el("td", { class: "mono" }, v.digest.slice(0, 12))))),

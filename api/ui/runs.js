@@ -96,6 +96,23 @@ async function runsPage() {
     el("label", {}, "from ", input("from", { type: "date" })),
     el("label", {}, "to ", input("to", { type: "date" })),
     input("param", { placeholder: "param=value", "aria-label": "param filter" }));
+  // The newest runs are fetched again every few seconds while the page
+  // is in view, so new runs appear and running ones move on.
+  const timer = setInterval(async () => {
+    if (!document.body.contains(body)) { clearInterval(timer); return; }
+    if (document.visibilityState !== "visible") return;
+    try {
+      const fresh = new URLSearchParams(server);
+      fresh.set("limit", "100");
+      const { runs: newest } = await api("/runs?" + fresh);
+      const at = new Map(runs.map((r, i) => [r.id, i]));
+      const added = [];
+      for (const r of newest) {
+        if (at.has(r.id)) runs[at.get(r.id)] = r; else added.push(r);
+      }
+      if (added.length || newest.length) { runs.unshift(...added); draw(); }
+    } catch (err) { count.textContent = "refresh failed: " + err.message; }
+  }, 5000);
   show(el("h1", {}, "Runs"), filters, charts,
     el("div", { class: "toolbar" }, count, compareBtn),
     table(["", "Run", "Pipeline", "Status", "Submitted", "Duration", "Tasks", "Params", "Tags"], body, { class: "runs" }));
