@@ -48,6 +48,8 @@ func (s *Server) serveUI(c *gin.Context) {
 			ctype = "text/javascript; charset=utf-8"
 		case ".css":
 			ctype = "text/css; charset=utf-8"
+		case ".svg":
+			ctype = "image/svg+xml"
 		}
 		c.Data(http.StatusOK, ctype, b)
 		return
@@ -66,4 +68,10 @@ func (s *Server) uiRoutes() {
 	s.handle(root, "GET", "/", auth.RoleNone, func(c *gin.Context) { c.Redirect(http.StatusFound, "/ui/") })
 	s.handle(root, "GET", "/ui", auth.RoleNone, func(c *gin.Context) { c.Redirect(http.StatusFound, "/ui/") })
 	s.handle(root, "GET", "/ui/*path", auth.RoleNone, s.serveUI)
+	// Browsers ask for /favicon.ico on any page of the node, the API's
+	// included.
+	s.handle(root, "GET", "/favicon.ico", auth.RoleNone, func(c *gin.Context) {
+		b, _ := fs.ReadFile(uiStatic, "favicon.svg")
+		c.Data(http.StatusOK, "image/svg+xml", b)
+	})
 }

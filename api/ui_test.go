@@ -20,7 +20,8 @@ func TestUIIsServed(t *testing.T) {
 			t.Fatalf("%s: %d %.100s", p, rec.Code, rec.Body.String())
 		}
 	}
-	for p, ctype := range map[string]string{"/ui/static/app.js": "text/javascript", "/ui/static/style.css": "text/css"} {
+	for p, ctype := range map[string]string{"/ui/static/app.js": "text/javascript", "/ui/static/style.css": "text/css",
+		"/ui/static/favicon.svg": "image/svg+xml", "/favicon.ico": "image/svg+xml"} {
 		if rec := do(s, "GET", p, ""); rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) {
 			t.Fatalf("%s: %d %s", p, rec.Code, rec.Header().Get("Content-Type"))
 		}

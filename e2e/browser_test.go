@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -785,5 +786,73 @@ tasks:
 	uiAPI(t, a, "GET", "/runs/"+runID, "", nil, 200, &run)
 	if run.Params["n"] != float64(5) || run.Params["label"] != "plain" {
 		t.Fatalf("the run started from the form has params %v, want n=5 and the default label", run.Params)
+	}
+}
+
+// With tokens configured, the page works with the token the user gives
+// it: the run's page follows a running task by polling (EventSource
+// cannot send a token), and a download goes through the page with the
+// token.
+func TestBrowserWithATokenPollsAndDownloads(t *testing.T) {
+	chromiumPath(t) // skip (or fail under CI) before starting agents
+	const admin, submit = "ui-admin-0123456789", "ui-submit-0123456789"
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte(admin+" admin\n"+submit+" submit\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startAgent(t, t.TempDir(), "--data-root", filepath.Join(repoRoot, "examples"), "--tokens-file", tokens, "--enable-exec")
+	b := newBrowser(t, a)
+	gate := filepath.Join(t.TempDir(), "open")
+	spec := filepath.Join(t.TempDir(), "gated.yaml")
+	if err := os.WriteFile(spec, []byte(fmt.Sprintf(`name: gated
+tasks:
+  - name: hold
+    script: |
+      while [ ! -e '%s' ]; do sleep 0.05; done
+      printf 'x\n1\n2\n' > "$FORGE_OUTPUT_OUT"
+    format: csv
+    timeout: 2m
+`, gate)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := forged(t, "submit", spec, "--addr", a.URL, "--token", submit)
+	if code != 0 {
+		t.Fatalf("submit: exit %d: %s", code, stderr)
+	}
+	id := strings.TrimSpace(stdout)
+
+	// The token goes in before the page calls the API: a static file's
+	// page is of the same origin and calls nothing.
+	if err := b.run(time.Minute, chromedp.Navigate(a.URL+"/ui/static/style.css")); err != nil {
+		t.Fatal(err)
+	}
+	evalJS[bool](b, `(localStorage.setItem("forged-token", "`+submit+`"), true)`)
+	b.open(a, "/ui/runs/"+id, pageWait)
+	b.waitFor("hold drawn running", taskStatusJS("hold")+` === "running"`, time.Minute)
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("hold drawn succeeded by polling", taskStatusJS("hold")+` === "succeeded"`, time.Minute)
+
+	// The CSV download: the page fetches it with the token and hands the
+	// browser a blob URL; the test reads that blob back.
+	b.click(`.dag svg g[data-task="hold"]`)
+	b.waitFor("the output's download button", `[...document.querySelectorAll("#task-panel button")].some(x => x.textContent === "Download CSV")`, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	csv, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+		let blobURL = null;
+		const orig = HTMLAnchorElement.prototype.click;
+		HTMLAnchorElement.prototype.click = function () { blobURL = this.href; };
+		[...document.querySelectorAll("#task-panel button")].find(x => x.textContent === "Download CSV").click();
+		for (let i = 0; i < 100 && !blobURL; i++) await new Promise(r => setTimeout(r, 50));
+		HTMLAnchorElement.prototype.click = orig;
+		return blobURL ? await (await fetch(blobURL)).text() : "no download";
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if csv != "x\n1\n2\n" {
+		t.Fatalf("downloaded %q, want the output's CSV", csv)
 	}
 }
