@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/forged-dev/forged/internal/fuzzcorpus"
 	"github.com/forged-dev/forged/model"
 )
 
@@ -280,15 +280,7 @@ func FuzzDecodeInstances(f *testing.F) {
 // the process would die out of memory) is a 400 over real HTTP, and the
 // server still answers afterwards.
 func TestPredictArrowRejectsCraftedStream(t *testing.T) {
-	b, err := os.ReadFile("../ops/testdata/fuzz/FuzzReadArrow/schema-oom")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, v, _ := strings.Cut(string(b), "\n")
-	v, err = strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "[]byte("), ")"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := string(fuzzcorpus.Bytes(t, "../ops/testdata/fuzz/FuzzReadArrow/schema-oom"))
 	s, _ := predictServer(model.Regressor)
 	srv := httptest.NewServer(s)
 	defer srv.Close()

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,31 +13,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-)
 
-// corpusEntry reads the []byte value of a one-value Go fuzz corpus file.
-func corpusEntry(t testing.TB, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, v, _ := strings.Cut(string(b), "\n")
-	v = strings.TrimSpace(v)
-	v = strings.TrimSuffix(strings.TrimPrefix(v, "[]byte("), ")")
-	s, err := strconv.Unquote(v)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return []byte(s)
-}
+	"github.com/forged-dev/forged/internal/fuzzcorpus"
+)
 
 const schemaOOM = "testdata/fuzz/FuzzIPCGuard/schema-oom"
 
 // The fuzzer's crasher, a 431-byte stream whose schema claims billions
 // of fields, is an error at every entry point.
 func TestIPCGuardRejectsTheSchemaCrasher(t *testing.T) {
-	data := corpusEntry(t, schemaOOM)
+	data := fuzzcorpus.Bytes(t, schemaOOM)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	if _, err := NewIPCStreamReader(bytes.NewReader(data), mem); !errors.Is(err, ErrInvalidIPC) {

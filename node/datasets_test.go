@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/forged-dev/forged/client"
 	"github.com/forged-dev/forged/dag"
+	"github.com/forged-dev/forged/internal/fuzzcorpus"
 	"github.com/forged-dev/forged/node/nodetest"
 )
 
@@ -107,15 +106,7 @@ func arrowStream(t *testing.T, rows int) []byte {
 // message far larger than itself, is a 400; the node stays up and takes
 // a sound upload next.
 func TestDatasetUploadRejectsCraftedArrow(t *testing.T) {
-	b, err := os.ReadFile("../ops/testdata/fuzz/FuzzReadArrow/schema-oom")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, v, _ := strings.Cut(string(b), "\n")
-	v, err = strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "[]byte("), ")"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := string(fuzzcorpus.Bytes(t, "../ops/testdata/fuzz/FuzzReadArrow/schema-oom"))
 	nodes := nodetest.MakeCluster(t, 1)
 	nodetest.WaitForLeader(t, nodes)
 	ctx := context.Background()

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/forged-dev/forged/dataplane"
+	"github.com/forged-dev/forged/internal/fuzzcorpus"
 )
 
 // FuzzReadArrow feeds arbitrary bytes to read_arrow as a file under the
@@ -54,15 +54,7 @@ func readFixture(f *testing.F, te *testEnv, name string) []byte {
 // (arrow-go alone sizes a slice from that and the process dies out of
 // memory), is now a clear error of read_arrow.
 func TestReadArrowRejectsTheSchemaCrasher(t *testing.T) {
-	b, err := os.ReadFile("testdata/fuzz/FuzzReadArrow/schema-oom")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, v, _ := strings.Cut(string(b), "\n")
-	v, err = strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "[]byte("), ")"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := string(fuzzcorpus.Bytes(t, "testdata/fuzz/FuzzReadArrow/schema-oom"))
 	te := newEnv(t, nil)
 	te.Task.With = map[string]any{"path": te.file("crash.arrow", v)}
 	if err := te.run(readArrowOp()); !errors.Is(err, dataplane.ErrInvalidIPC) || !strings.Contains(err.Error(), "schema fields") {
