@@ -33,20 +33,11 @@ func (n *Node) startRepair() {
 	}
 	every := min(repairEvery, max(grace/2, 50*time.Millisecond))
 	r := &repairer{n: n, grace: grace, started: time.Now()}
-	n.bg.Add(1)
-	go func() {
-		defer n.bg.Done()
-		for {
-			select {
-			case <-n.bgCtx.Done():
-				return
-			case <-time.After(every):
-			}
-			if err := r.scan(n.bgCtx); err != nil && n.bgCtx.Err() == nil {
-				n.log.Warn("restore lost copies of files", "err", err)
-			}
+	n.every(every, func() {
+		if err := r.scan(n.bgCtx); err != nil && n.bgCtx.Err() == nil {
+			n.log.Warn("restore lost copies of files", "err", err)
 		}
-	}()
+	})
 }
 
 // repairer is the state of a node's repair loop.

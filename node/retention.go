@@ -23,7 +23,17 @@ func (n *Node) startRetention() {
 	if keep <= 0 {
 		return
 	}
-	every := min(keep/4, retentionSweepMax)
+	n.every(min(keep/4, retentionSweepMax), func() {
+		if removed, err := n.sweepOutputs(time.Now().Add(-keep)); err != nil {
+			n.log.Warn("delete expired outputs", "err", err)
+		} else if removed > 0 {
+			n.log.Info("deleted the outputs of old runs", "runs", removed, "retention", keep)
+		}
+	})
+}
+
+// every runs fn in the background every interval until the node closes.
+func (n *Node) every(interval time.Duration, fn func()) {
 	n.bg.Add(1)
 	go func() {
 		defer n.bg.Done()
@@ -31,13 +41,9 @@ func (n *Node) startRetention() {
 			select {
 			case <-n.bgCtx.Done():
 				return
-			case <-time.After(every):
+			case <-time.After(interval):
 			}
-			if removed, err := n.sweepOutputs(time.Now().Add(-keep)); err != nil {
-				n.log.Warn("delete expired outputs", "err", err)
-			} else if removed > 0 {
-				n.log.Info("deleted the outputs of old runs", "runs", removed, "retention", keep)
-			}
+			fn()
 		}
 	}()
 }
@@ -94,22 +100,13 @@ const deletedSweepEvery = 30 * time.Second
 // given a copy of, one of its tasks), so a run missing from the state was
 // deleted.
 func (n *Node) startDeletedSweep() {
-	n.bg.Add(1)
-	go func() {
-		defer n.bg.Done()
-		for {
-			select {
-			case <-n.bgCtx.Done():
-				return
-			case <-time.After(deletedSweepEvery):
-			}
-			if removed, err := n.sweepDeleted(); err != nil {
-				n.log.Warn("delete the files of deleted runs", "err", err)
-			} else if removed > 0 {
-				n.log.Info("deleted the files of deleted runs", "runs", removed)
-			}
+	n.every(deletedSweepEvery, func() {
+		if removed, err := n.sweepDeleted(); err != nil {
+			n.log.Warn("delete the files of deleted runs", "err", err)
+		} else if removed > 0 {
+			n.log.Info("deleted the files of deleted runs", "runs", removed)
 		}
-	}()
+	})
 }
 
 // sweepDeleted removes the files of runs missing from the state.
