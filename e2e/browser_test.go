@@ -856,3 +856,30 @@ tasks:
 		t.Fatalf("downloaded %q, want the output's CSV", csv)
 	}
 }
+
+// The Cancel button of a running run's page cancels it, once confirmed;
+// the page then offers to retry it.
+func TestBrowserCancelButtonStopsARun(t *testing.T) {
+	chromiumPath(t) // skip (or fail under CI) before starting agents
+	a := startAgent(t, t.TempDir(), "--enable-exec")
+	b := newBrowser(t, a)
+	uiPutPipeline(t, a, "forever", `name: forever
+tasks:
+  - name: wait
+    script: |
+      while true; do sleep 0.05; done
+    timeout: 5m
+  - {name: after, op: noop, needs: [wait]}
+`)
+	id := uiStartRun(t, a, "forever")
+	b.open(a, "/ui/runs/"+id, pageWait)
+	b.waitFor("wait drawn running", taskStatusJS("wait")+` === "running"`, time.Minute)
+	// The page asks before it cancels; the test says yes.
+	evalJS[bool](b, `(window.confirm = () => true, true)`)
+	b.click(`#cancel`)
+	if r := uiWaitRunEnded(t, a, id, time.Minute); r.Status != "cancelled" {
+		t.Fatalf("after Cancel the run is %s", r.Status)
+	}
+	b.waitFor("the page to show the run cancelled with a Retry button",
+		`document.querySelector(".run-info .badge").textContent === "cancelled" && document.querySelector("#retry") !== null && document.querySelector("#cancel") === null`, 30*time.Second)
+}
