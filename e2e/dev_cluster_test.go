@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -99,10 +101,46 @@ func TestDevRunsTheExamples(t *testing.T) {
 	}
 }
 
+// devClusterPort finds an API port for a dev cluster kept in a data dir:
+// its three nodes take the two ports above it, and Raft, gossip and Flight
+// 100, 200 and 300 above those, all of which must be free. It looks below
+// the kernel's range for ephemeral ports, which other tests' port-0
+// listeners take from.
+func devClusterPort(t *testing.T) int {
+	t.Helper()
+	free := func(port int) bool {
+		tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return false
+		}
+		defer tl.Close()
+		ul, err := net.ListenPacket("udp", tl.Addr().String())
+		if err != nil {
+			return false
+		}
+		ul.Close()
+		return true
+	}
+	for try := 0; try < 200; try++ {
+		base := 20000 + rand.IntN(10000)
+		ok := true
+		for _, off := range []int{0, 100, 200, 300} {
+			for i := 0; i < 3 && ok; i++ {
+				ok = free(base + off + i)
+			}
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free block of ports for a dev cluster")
+	return 0
+}
+
 // A dev cluster kept in a data dir starts again from it: its nodes come
 // back on the same addresses, elect a leader and still know the runs.
 func TestDevClusterRestartsFromItsDataDir(t *testing.T) {
-	port := freePort(t)
+	port := devClusterPort(t)
 	addr := fmt.Sprintf("http://127.0.0.1:%d", port)
 	dir := t.TempDir()
 	args := []string{"--nodes", "3", "--http", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", dir}
