@@ -686,8 +686,18 @@ tasks:
 	b.screenshot(dir, "cluster")
 	b.open(a, "/ui/models", pageWait)
 	b.screenshot(dir, "models")
+	b.open(a, "/ui/models/churn", pageWait)
+	b.screenshot(dir, "model")
 	b.open(a, "/ui/compare?runs="+strings.Join(sweep, ","), pageWait)
 	b.screenshot(dir, "compare")
+	var first struct {
+		Experiment string `json:"experiment"`
+	}
+	uiAPI(t, a, "GET", "/runs/"+sweep[0], "", nil, 200, &first)
+	b.open(a, "/ui/experiments/"+first.Experiment, pageWait)
+	b.screenshot(dir, "experiment")
+	b.open(a, "/ui/pipelines/churn", pageWait)
+	b.screenshot(dir, "pipeline-churn")
 	b.open(a, "/ui/runs/"+etl.ID, pageWait)
 	b.screenshot(dir, "run-etl")
 }

@@ -83,7 +83,12 @@ function legend(g, series, x, y) {
 function lineChart(opts) {
   const W = 560, H = 240, L = 52, R = 12, T = opts.title ? 26 : 10, B = 48;
   const all = opts.series.flatMap(s => s.points);
-  const xt = niceTicks(Math.min(...all.map(p => p[0])), Math.max(...all.map(p => p[0])), 6);
+  let xt = niceTicks(Math.min(...all.map(p => p[0])), Math.max(...all.map(p => p[0])), 6);
+  // Steps and versions are whole numbers: so are their ticks.
+  if (all.every(p => Number.isInteger(p[0]))) {
+    const whole = xt.filter(Number.isInteger);
+    xt = whole.length >= 2 ? whole : [...new Set(all.map(p => p[0]))].sort((a, b) => a - b);
+  }
   const yt = niceTicks(Math.min(...all.map(p => p[1])), Math.max(...all.map(p => p[1])), 4);
   const x = v => L + (W - L - R) * (v - xt[0]) / ((xt[xt.length - 1] - xt[0]) || 1);
   const y = v => T + (H - T - B) * (1 - (v - yt[0]) / ((yt[yt.length - 1] - yt[0]) || 1));

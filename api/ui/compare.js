@@ -67,7 +67,7 @@ function columnStats(o, ids) {
   }
   const differs = o.columns.filter(c => c.differs).length;
   return el("details", { class: "stats", open: differs > 0, "data-stats": o.name },
-    el("summary", {}, "Column statistics of " + o.name + (differs ? " (" + differs + " columns differ)" : "")),
+    el("summary", {}, "Column statistics of " + o.name + (differs ? " (" + differs + (differs === 1 ? " column differs)" : " columns differ)") : "")),
     el("div", { class: "scroll" }, table(["Column", "", ...ids], rows)));
 }
 
