@@ -38,6 +38,10 @@ func (s *Server) listRuns(c *gin.Context) {
 	if runs == nil {
 		runs = []*dag.Run{}
 	}
+	if c.Query("summary") == "true" {
+		c.JSON(http.StatusOK, gin.H{"runs": summarize(runs), "next_cursor": next})
+		return
+	}
 	for _, r := range runs {
 		hideInline(r)
 		for i := range r.Tasks {
@@ -48,6 +52,28 @@ func (s *Server) listRuns(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"runs": runs, "next_cursor": next})
+}
+
+// runSummary is a run as GET /runs?summary=true lists it: its own fields
+// and how many of its tasks are in each state, without the tasks, so that
+// a list of big runs stays small.
+type runSummary struct {
+	*dag.Run
+	Tasks      []dag.TaskRun          `json:"tasks,omitempty"`
+	TaskCount  int                    `json:"task_count"`
+	TaskCounts map[dag.TaskStatus]int `json:"task_counts"`
+}
+
+func summarize(runs []*dag.Run) []runSummary {
+	out := make([]runSummary, len(runs))
+	for i, r := range runs {
+		counts := map[dag.TaskStatus]int{}
+		for j := range r.Tasks {
+			counts[r.Tasks[j].Status]++
+		}
+		out[i] = runSummary{Run: r, TaskCount: len(r.Tasks), TaskCounts: counts}
+	}
+	return out
 }
 
 func (s *Server) getRun(c *gin.Context) {

@@ -470,3 +470,38 @@ func TestMetricsCountTasksAndRaftState(t *testing.T) {
 		}
 	}
 }
+
+// GET /runs?summary=true lists runs without their tasks, with how many of
+// them are in each state.
+func TestRunsSummaryCountsTasks(t *testing.T) {
+	n, c, _ := startNode(t)
+	spec := "name: flaky\ntasks:\n  - {name: a, op: noop}\n  - {name: b, op: fail, needs: [a], with: {message: boom}}\n  - {name: c, op: noop, needs: [b]}\n"
+	id, err := c.Submit(context.Background(), []byte(spec), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, c, id)
+	resp, err := http.Get(n.URL() + "/api/v1/runs?summary=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Runs []map[string]json.RawMessage `json:"runs"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Runs) != 1 {
+		t.Fatalf("%d runs listed", len(body.Runs))
+	}
+	r := body.Runs[0]
+	if _, has := r["tasks"]; has {
+		t.Errorf("the summary carries the tasks: %s", r["tasks"])
+	}
+	var counts map[string]int
+	if err := json.Unmarshal(r["task_counts"], &counts); err != nil || counts["succeeded"] != 1 || counts["failed"] != 1 || counts["skipped"] != 1 ||
+		string(r["task_count"]) != "3" || string(r["id"]) != `"`+id+`"` || string(r["status"]) != `"failed"` {
+		t.Errorf("summary %s: counts %v (%v), total %s", r["id"], counts, err, r["task_count"])
+	}
+}

@@ -78,7 +78,7 @@ async function compareChooser() {
   const pick = el("select", { "aria-label": "pipeline" }, el("option", { value: "" }, "choose a pipeline"), pipelines.map(p => el("option", { value: p.name }, p.name)));
   pick.addEventListener("change", async () => {
     if (!pick.value) return fill(list);
-    const { runs } = await api("/runs?limit=200&pipeline=" + encodeURIComponent(pick.value));
+    const { runs } = await api("/runs?limit=200&summary=true&pipeline=" + encodeURIComponent(pick.value));
     const chosen = new Set();
     const go = el("button", { disabled: true, onclick: () => { location.href = "/ui/compare?runs=" + [...chosen].join(","); } }, "Compare");
     fill(list, table(["", "Run", "Status", "Submitted", "Params"], runs.map(r => el("tr", { "data-run": r.id },

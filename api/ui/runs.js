@@ -38,7 +38,7 @@ function runsPerDay(runs) {
 
 async function runsPage() {
   const q = query();
-  const server = new URLSearchParams({ limit: "1000" });
+  const server = new URLSearchParams({ limit: "1000", summary: "true" });
   if (q.get("tag")) server.set("tag", q.get("tag"));
   const [{ runs }, { pipelines }] = await Promise.all([api("/runs?" + server), api("/pipelines")]);
   const f = { q: q.get("q") || "", pipeline: q.get("pipeline") || "", status: q.get("status") || "",
@@ -72,7 +72,7 @@ async function runsPage() {
         el("td", {}, badge(r.status)),
         el("td", {}, fmtTime(r.submitted_at)),
         el("td", {}, r.started_at ? fmtDuration(dur) : ""),
-        el("td", {}, r.tasks.filter(t => t.status === "succeeded").length + "/" + r.tasks.length),
+        el("td", {}, (r.task_counts.succeeded || 0) + "/" + r.task_count),
         el("td", { class: "params" }, Object.entries(r.params || {}).map(([k, v]) => k + "=" + fmtValue(v)).join(" ")),
         el("td", {}, Object.entries(r.tags || {}).map(([k, v]) => el("span", { class: "tag" }, v ? k + "=" + v : k)),
           r.experiment ? el("a", { class: "tag", href: "/ui/experiments/" + encodeURIComponent(r.experiment) }, "experiment") : null));
