@@ -84,6 +84,24 @@ func (d *jsonScan) fail(msg string) error {
 	return fmt.Errorf("malformed JSON at byte %d: %s", d.i, msg)
 }
 
+// nextRow steps to row n of a list whose rows are what: done at the
+// list's closing bracket, an error when the comma between rows is
+// missing or the list holds more than maxPredictRows.
+func (d *jsonScan) nextRow(n int, what string) (done bool, err error) {
+	d.space()
+	if d.eat(']') {
+		return true, nil
+	}
+	if n > 0 && !d.eat(',') {
+		return false, d.fail("want , or ] between " + what)
+	}
+	if n >= maxPredictRows {
+		return false, fmt.Errorf("more than %d rows in one request", maxPredictRows)
+	}
+	d.space()
+	return false, nil
+}
+
 func (d *jsonScan) space() {
 	for d.i < len(d.b) {
 		switch d.b[d.i] {
@@ -271,17 +289,11 @@ func (d *jsonScan) instances(sig model.Signature) ([]float64, int, error) {
 	}
 	n := 0
 	for {
-		d.space()
-		if d.eat(']') {
+		if done, err := d.nextRow(n, "rows"); err != nil {
+			return nil, 0, err
+		} else if done {
 			return x, n, nil
 		}
-		if n > 0 && !d.eat(',') {
-			return nil, 0, d.fail("want , or ] between rows")
-		}
-		if n >= maxPredictRows {
-			return nil, 0, fmt.Errorf("more than %d rows in one request", maxPredictRows)
-		}
-		d.space()
 		if cap(x)-len(x) < width {
 			x = slices.Grow(x, max(width, len(x)))
 		}
@@ -427,17 +439,11 @@ func (d *jsonScan) records(sig model.Signature) ([]float64, int, error) {
 	set := make([]bool, width)
 	n := 0
 	for {
-		d.space()
-		if d.eat(']') {
+		if done, err := d.nextRow(n, "records"); err != nil {
+			return nil, 0, err
+		} else if done {
 			return x, n, nil
 		}
-		if n > 0 && !d.eat(',') {
-			return nil, 0, d.fail("want , or ] between records")
-		}
-		if n >= maxPredictRows {
-			return nil, 0, fmt.Errorf("more than %d rows in one request", maxPredictRows)
-		}
-		d.space()
 		if !d.eat('{') {
 			return nil, 0, fmt.Errorf("record %d: want an object of feature values", n)
 		}
