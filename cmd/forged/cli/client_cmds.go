@@ -34,11 +34,7 @@ func newSubmitCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			src, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			given, err := parseParams(params)
+			src, given, err := readSpec(args[0], params)
 			if err != nil {
 				return err
 			}

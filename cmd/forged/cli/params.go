@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -21,4 +22,18 @@ func parseParams(kvs []string) (map[string]any, error) {
 		params[name] = value
 	}
 	return params, nil
+}
+
+// readSpec reads a pipeline spec file and the --param values given with
+// it.
+func readSpec(path string, params []string) ([]byte, map[string]any, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	given, err := parseParams(params)
+	if err != nil {
+		return nil, nil, err
+	}
+	return src, given, nil
 }

@@ -31,11 +31,7 @@ not. Relative paths in the spec resolve against the spec's directory unless
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			src, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			given, err := parseParams(params)
+			src, given, err := readSpec(args[0], params)
 			if err != nil {
 				return err
 			}
