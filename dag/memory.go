@@ -27,16 +27,8 @@ var memoryUnits = map[string]int64{
 // not case-sensitive; KiB, MiB, GiB and TiB are powers of 1024, kB, MB, GB
 // and TB of 1000). It returns the limit in bytes, at least MinMemoryLimit.
 func MemoryLimit(v any) (int64, error) {
-	var n float64
+	n, isNumber := number(v)
 	switch x := v.(type) {
-	case int:
-		n = float64(x)
-	case int64:
-		n = float64(x)
-	case uint64:
-		n = float64(x)
-	case float64:
-		n = x
 	case string:
 		s := strings.TrimSpace(x)
 		i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
@@ -51,7 +43,9 @@ func MemoryLimit(v any) (int64, error) {
 		}
 		n = f * float64(size)
 	default:
-		return 0, errors.New("memory: want a size such as 256MiB, 2GiB or 512MB")
+		if !isNumber {
+			return 0, errors.New("memory: want a size such as 256MiB, 2GiB or 512MB")
+		}
 	}
 	if math.IsNaN(n) || n >= math.MaxInt64 {
 		return 0, fmt.Errorf("memory %v: too large", v)
