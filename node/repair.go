@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/forged-dev/forged/consensus"
@@ -47,6 +48,11 @@ type repairer struct {
 	// started is when the loop began: a holder this node's gossip has
 	// never seen counts as gone once the loop has run for the grace.
 	started time.Time
+	// settled is the membership (names, all alive) of the last scan that
+	// found nothing left to do: while it stays the same, no copy can have
+	// been lost, and the scan, which reads every file's holders, is
+	// skipped.
+	settled string
 }
 
 // repairItem is one stored file with holders in the state.
@@ -62,12 +68,22 @@ type repairItem struct {
 // scan looks at every file this node holds with holders in the state and
 // repairs those with too few live copies.
 func (r *repairer) scan(ctx context.Context) error {
-	items, err := r.items()
 	members := map[string]memberState{}
+	var names []string
+	allAlive := true
 	for _, m := range r.n.gossip.list() {
 		members[m.Name] = m
+		names = append(names, m.Name)
+		allAlive = allAlive && m.Status == statusAlive
 	}
+	slices.Sort(names)
+	membership := strings.Join(names, ",")
 	now := time.Now()
+	pastGrace := now.Sub(r.started) > r.grace
+	if allAlive && pastGrace && membership == r.settled {
+		return nil
+	}
+	items, err := r.items()
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
@@ -79,6 +95,9 @@ func (r *repairer) scan(ctx context.Context) error {
 		if err := r.repair(ctx, &items[i], members, now); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if len(errs) == 0 && allAlive && pastGrace {
+		r.settled = membership
 	}
 	return errors.Join(errs...)
 }
