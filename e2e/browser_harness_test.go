@@ -81,6 +81,28 @@ func newBrowser(t *testing.T, agents ...*agent) *browser {
 	for _, a := range agents {
 		b.allow(a)
 	}
+	// Chromium sometimes fails to start on a loaded machine (its crash
+	// handler gives up, say): a failed start is tried again, twice, with
+	// a fresh profile.
+	var err error
+	for try := 1; try <= 3; try++ {
+		var stop func()
+		if b.ctx, stop, err = startChromium(t, exe, b.listen); err == nil {
+			t.Cleanup(stop)
+			break
+		}
+		t.Logf("start chromium (%s), try %d: %v", exe, try, err)
+	}
+	if err != nil {
+		t.Fatalf("start chromium (%s): %v", exe, err)
+	}
+	t.Cleanup(b.checkClean) // runs first: before the browser goes away
+	return b
+}
+
+// startChromium starts a headless Chromium with a fresh profile and a
+// laptop viewport and returns its tab's context and how to stop it.
+func startChromium(t *testing.T, exe string, listen func(any)) (context.Context, func(), error) {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", true),
@@ -94,13 +116,11 @@ func newBrowser(t *testing.T, agents ...*agent) *browser {
 		chromedp.WindowSize(viewportWidth, viewportHeight),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(b.listen))
-	b.ctx = ctx
-	t.Cleanup(func() {
+	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithListener(listen))
+	stop := func() {
 		cancel()
 		cancelAlloc() // also waits for the browser to exit
-	})
-	t.Cleanup(b.checkClean) // runs first: before the browser goes away
+	}
 	// The first action starts the browser; it is bound by a timer rather
 	// than a context, since that context's end would also end the browser.
 	started := make(chan error, 1)
@@ -110,13 +130,14 @@ func newBrowser(t *testing.T, agents ...*agent) *browser {
 	select {
 	case err := <-started:
 		if err != nil {
-			t.Fatalf("start chromium (%s): %v", exe, err)
+			stop()
+			return nil, nil, err
 		}
 	case <-time.After(time.Minute):
-		cancel()
-		t.Fatalf("chromium (%s) did not start within a minute", exe)
+		stop()
+		return nil, nil, errors.New("it did not start within a minute")
 	}
-	return b
+	return ctx, stop, nil
 }
 
 // allow adds an agent's origin to those the pages may reach.
