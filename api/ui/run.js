@@ -27,6 +27,10 @@ async function runPage(id) {
   let run = first;
   let selected = query().get("task") || "";
   let panelKey = "";
+  // actionsFor is the run status the buttons were drawn for: they are
+  // drawn again only when it changes, so a click never lands on a button
+  // that an update just replaced.
+  let actionsFor = "";
 
   const title = el("h1", {}, "Run ", el("span", { class: "mono" }, id));
   const info = el("div", { class: "run-info" });
@@ -78,13 +82,14 @@ async function runPage(id) {
       Object.keys(run.params || {}).length ? el("span", { class: "params" }, "params " + Object.entries(run.params).map(([k, v]) => k + "=" + fmtValue(v)).join(" ")) : null,
       Object.entries(run.tags || {}).map(([k, v]) => el("span", { class: "tag" }, v ? k + "=" + v : k)),
       run.error ? el("p", { class: "error", "data-run-error": "" }, run.error) : null);
-    fill(actions,
+    if (actionsFor !== run.status) fill(actions,
       !isTerminal(run.status) ? el("button", { id: "cancel", onclick: () => {
         if (confirm("Cancel run " + run.id + "?")) act("Cancelled.", () => apiSend("POST", "/runs/" + encodeURIComponent(run.id) + "/cancel", { reason: "cancelled from the web UI" }));
       } }, "Cancel") : null,
       (run.status === "failed" || run.status === "cancelled") ? el("button", { id: "retry", title: "Run the failed, skipped and cancelled tasks again, and what follows them",
         onclick: () => act("Retrying the failed tasks.", () => apiSend("POST", "/runs/" + encodeURIComponent(run.id) + "/retry")) }, "Retry failed") : null,
       link("/ui/runs?pipeline=" + encodeURIComponent(run.pipeline), "other runs of " + run.pipeline));
+    actionsFor = run.status;
 
     for (const t of run.tasks) {
       const g = shapes.get(t.name);
